@@ -1,0 +1,285 @@
+//! The wire types shared by the proxy and the app: serde only, so the WASM build stays small.
+//!
+//! The app's API (all JSON unless noted; errors are always [`ErrorResponse`]):
+//! - `GET    /api/personas`                      -> [`PersonaList`]
+//! - `POST   /api/sessions`                      -> 201 [`SessionCreated`]
+//! - `GET    /api/sessions/{id}`                 -> [`History`]
+//! - `DELETE /api/sessions/{id}`                 -> 204
+//! - `POST   /api/sessions/{id}/messages`        [`SendMessage`] -> `text/event-stream` of [`ChatEvent`]
+//! - `POST   /api/sessions/{id}/regenerate`      [`Regenerate`]  -> `text/event-stream` of [`ChatEvent`]
+//! - `GET    /api/status`                        -> [`Status`]
+//! - `GET    /healthz`                           -> `ok`
+//!
+//! Each server-sent event carries its [`ChatEvent::name`] as the `event:` field and the
+//! event serialized as JSON in `data:`; the stream always ends with exactly one of
+//! `done`, `refused` or `error`.
+
+use serde::{Deserialize, Serialize};
+
+/// The longest message a person may send, in characters (Unicode scalar values).
+pub const MAX_MESSAGE_CHARS: usize = 5000;
+
+/// One persona as the app shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersonaInfo {
+    /// Lowercase id: `ashley`, `technical`, `creative`. Also the model name on `/v1`.
+    pub id: String,
+    /// Display name, e.g. "Technical Expert".
+    pub name: String,
+    /// One line on what the persona is good at.
+    pub description: String,
+    pub temperature: f32,
+    pub max_tokens: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersonaList {
+    pub personas: Vec<PersonaInfo>,
+    /// The id to preselect.
+    pub default: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionCreated {
+    /// At least 128 random bits, URL-safe.
+    pub session_id: String,
+}
+
+/// Body of `POST /api/sessions/{id}/messages`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SendMessage {
+    pub persona: String,
+    pub message: String,
+}
+
+/// Body of `POST /api/sessions/{id}/regenerate`: drop the session's last reply and answer
+/// its last user message again, possibly with another persona.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Regenerate {
+    pub persona: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// What the model reported and what the proxy measured for one reply.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplyStats {
+    pub model: String,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    pub total_tokens: Option<u32>,
+    /// Time from the request reaching the proxy to the first token, in milliseconds.
+    pub ttft_ms: Option<u64>,
+    /// Time from the request reaching the proxy to the last token, in milliseconds.
+    pub total_ms: u64,
+}
+
+/// One stored message of a session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryMessage {
+    pub id: i64,
+    pub role: Role,
+    pub content: String,
+    pub persona: String,
+    /// Unix time in milliseconds.
+    pub created_at_ms: i64,
+    /// Replies only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<ReplyStats>,
+    /// A reply that was cut off (stopped, upstream failure, proxy restart) before it finished.
+    #[serde(default)]
+    pub partial: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub session_id: String,
+    pub messages: Vec<HistoryMessage>,
+}
+
+/// One server-sent event of a chat stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChatEvent {
+    /// The user message was validated, moderated and stored; the reply begins.
+    Started {
+        /// Id of the stored user message (absent on regenerate).
+        user_message_id: Option<i64>,
+        persona: String,
+        model: String,
+        /// The reply comes from the offline demo backend, not a real model.
+        demo: bool,
+    },
+    /// The next piece of the reply, forwarded as soon as the upstream sent it.
+    Delta { text: String },
+    /// The reply is complete and stored.
+    Done {
+        reply_id: i64,
+        #[serde(flatten)]
+        stats: ReplyStats,
+    },
+    /// Moderation flagged the message; it was not sent to the model.
+    Refused {
+        /// "I cannot process that message: <reason naming the categories>".
+        message: String,
+        categories: Vec<String>,
+    },
+    /// Something failed; what the user typed is stored and any partial reply is kept.
+    Error { error: ErrorBody },
+}
+
+impl ChatEvent {
+    /// The SSE `event:` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Started { .. } => "started",
+            Self::Delta { .. } => "delta",
+            Self::Done { .. } => "done",
+            Self::Refused { .. } => "refused",
+            Self::Error { .. } => "error",
+        }
+    }
+
+    /// Whether this event ends the stream.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Done { .. } | Self::Refused { .. } | Self::Error { .. }
+        )
+    }
+}
+
+/// The JSON body of every error, on `/api` and `/v1` alike, in OpenAI's shape:
+/// `{"error":{"message","type","param","code"}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A sentence a person can act on.
+    pub message: String,
+    /// OpenAI's error class: `invalid_request_error`, `rate_limit_error`, `api_error`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The offending request field, when there is one.
+    pub param: Option<String>,
+    /// Stable machine-readable code, e.g. `message_too_long`, `rate_limited`, `upstream_unavailable`.
+    pub code: Option<String>,
+    /// Seconds after which a retry may succeed (also sent as `Retry-After`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Healthy,
+    Degraded,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// A key is configured; replies come from the upstream model.
+    Live,
+    /// No key: the offline demo backend answers.
+    Demo,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoreStats {
+    pub sessions: u64,
+    pub messages: u64,
+}
+
+/// `GET /api/status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub uptime_secs: u64,
+    pub requests: u64,
+    pub errors: u64,
+    /// errors / requests, 0.0 when there were none.
+    pub error_rate: f64,
+    pub health: Health,
+    pub mode: Mode,
+    /// Whether an API key is configured (never the key itself).
+    pub upstream_configured: bool,
+    /// Result of a cheap, cached reachability check; `None` before the first check.
+    pub upstream_reachable: Option<bool>,
+    /// The upstream's base URL with any credentials removed.
+    pub upstream_base_url: String,
+    pub model: String,
+    /// e.g. `openai (omni-moderation-latest), fail-closed` or `local word list`.
+    pub moderation: String,
+    pub store: StoreStats,
+    /// Requests per minute per client; 0 when disabled.
+    pub rate_limit_per_minute: u32,
+    /// Total time of the most recent replies, oldest first, in milliseconds.
+    pub recent_latencies_ms: Vec<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_events_are_tagged_json_with_flattened_stats() {
+        let done = ChatEvent::Done {
+            reply_id: 7,
+            stats: ReplyStats {
+                model: "gpt-4".into(),
+                total_tokens: Some(12),
+                total_ms: 40,
+                ..ReplyStats::default()
+            },
+        };
+        let json = serde_json::to_value(&done).unwrap();
+        assert_eq!(json["type"], "done");
+        assert_eq!(json["model"], "gpt-4");
+        assert_eq!(json["total_tokens"], 12);
+        let back: ChatEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, done);
+        assert!(back.is_final());
+        assert_eq!(back.name(), "done");
+    }
+
+    #[test]
+    fn error_events_use_openai_field_names() {
+        let event = ChatEvent::Error {
+            error: ErrorBody {
+                message: "slow down".into(),
+                kind: "rate_limit_error".into(),
+                param: None,
+                code: Some("rate_limited".into()),
+                retry_after_secs: Some(10),
+            },
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "error");
+        assert_eq!(json["error"]["type"], "rate_limit_error");
+        assert_eq!(json["error"]["retry_after_secs"], 10);
+        assert_eq!(serde_json::from_value::<ChatEvent>(json).unwrap(), event);
+        let text = serde_json::to_string(&ErrorResponse {
+            error: ErrorBody {
+                message: "m".into(),
+                kind: "invalid_request_error".into(),
+                param: Some("messages".into()),
+                code: None,
+                retry_after_secs: None,
+            },
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            r#"{"error":{"message":"m","type":"invalid_request_error","param":"messages","code":null}}"#
+        );
+    }
+}

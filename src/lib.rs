@@ -1,0 +1,26 @@
+//! Ashley, the egui app: one crate for the native window and the web page.
+
+mod app;
+
+pub use app::AshleyApp;
+
+/// The proxy the native app talks to when nothing else is said.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7860";
+
+/// The proxy URL from `--server URL` (or `--server=URL`), else `ASHLEY_SERVER`, else
+/// [`DEFAULT_SERVER`]. A trailing `/` is dropped so paths can be appended.
+pub fn server_from_args(args: impl IntoIterator<Item = String>, env: Option<String>) -> String {
+    let mut args = args.into_iter();
+    let mut from_flag = None;
+    while let Some(arg) = args.next() {
+        if arg == "--server" {
+            from_flag = args.next();
+        } else if let Some(url) = arg.strip_prefix("--server=") {
+            from_flag = Some(url.to_owned());
+        }
+    }
+    let url = from_flag
+        .or(env)
+        .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+    url.trim_end_matches('/').to_owned()
+}
