@@ -1,66 +1,336 @@
-//! The app state and its frame: the thin first slice (header plus the proxy's status).
+//! The app: owns the state, lays out the panels, applies their commands and drains the network.
 
-use ashley_proxy::api::Status;
-use poll_promise::Promise;
+use std::sync::mpsc::Receiver;
+
+use ashley_proxy::api::PersonaInfo;
+use egui_commonmark::CommonMarkCache;
+
+use crate::conversation::Conversation;
+use crate::net::{NetEvent, ProxyClient};
+use crate::session::ActiveStream;
+use crate::state::{PersistedState, ThemeChoice};
+use crate::theme::{self, Palette};
+use crate::ui::status::StatusView;
+use crate::ui::{self, Command};
+use crate::web_test_handle;
+
+/// Below this width (points) the sidebar folds away behind a button.
+pub const NARROW_WIDTH: f32 = 700.0;
+/// How often the status panel refreshes by itself.
+const STATUS_REFRESH_SECS: f64 = 30.0;
 
 pub struct AshleyApp {
-    server: String,
-    status: Option<Promise<Result<Status, String>>>,
+    pub(crate) persisted: PersistedState,
+    /// What was last written to storage; a difference asks eframe to save right away, so a
+    /// reload straight after a new session still finds it.
+    last_saved: Option<PersistedState>,
+    pub(crate) client: ProxyClient,
+    events: Receiver<NetEvent>,
+    pub(crate) personas: Vec<PersonaInfo>,
+    pub(crate) personas_error: Option<String>,
+    personas_loaded: bool,
+    pub(crate) conversation: Conversation,
+    pub(crate) composer: String,
+    /// The reply stream in flight, if any.
+    pub(crate) stream: Option<ActiveStream>,
+    pub(crate) next_stream_id: u64,
+    /// Text to send as soon as a session exists (the first send, or after a 404).
+    pub(crate) pending_send: Option<String>,
+    /// A session is being created or its history fetched.
+    pub(crate) connecting: bool,
+    pub(crate) status: StatusView,
+    status_refreshing: bool,
+    last_status_request: Option<f64>,
+    markdown: CommonMarkCache,
+    sidebar_open: bool,
+    applied_theme: Option<ThemeChoice>,
+    pub(crate) scroll_to_bottom: bool,
 }
 
 impl AshleyApp {
-    pub fn new(_cc: &eframe::CreationContext<'_>, server: String) -> Self {
-        Self {
-            server,
-            status: None,
+    /// Called by eframe: restores what was persisted and starts talking to the proxy.
+    pub fn new(cc: &eframe::CreationContext<'_>, server: String) -> Self {
+        let persisted = PersistedState::load(cc.storage);
+        Self::with_state(&cc.egui_ctx, server, persisted)
+    }
+
+    /// The app with explicit persisted state (tests use this to simulate a reload).
+    pub fn with_state(ctx: &egui::Context, server: String, persisted: PersistedState) -> Self {
+        let (client, events) = ProxyClient::new(server, ctx.clone());
+        let mut app = Self {
+            last_saved: Some(persisted.clone()),
+            persisted,
+            client,
+            events,
+            personas: ui::personas::fallback_personas(),
+            personas_error: None,
+            personas_loaded: false,
+            conversation: Conversation::default(),
+            composer: String::new(),
+            stream: None,
+            next_stream_id: 0,
+            pending_send: None,
+            connecting: false,
+            status: StatusView::Loading,
+            status_refreshing: false,
+            last_status_request: None,
+            markdown: CommonMarkCache::default(),
+            sidebar_open: false,
+            applied_theme: None,
+            scroll_to_bottom: false,
+        };
+        app.connect();
+        app
+    }
+
+    /// What would be saved now.
+    pub fn persisted(&self) -> &PersistedState {
+        &self.persisted
+    }
+
+    pub fn session_id(&self) -> Option<&str> {
+        self.persisted.session_id.as_deref()
+    }
+
+    pub fn conversation(&self) -> &Conversation {
+        &self.conversation
+    }
+
+    pub fn composer_text(&self) -> &str {
+        &self.composer
+    }
+
+    /// The personas came from the proxy (not the built-in fallback).
+    pub fn personas_loaded(&self) -> bool {
+        self.personas_loaded
+    }
+
+    /// A status request is in flight (the panel shows a spinner).
+    pub fn status_refreshing(&self) -> bool {
+        self.status_refreshing
+    }
+
+    /// The personas on offer (from the proxy once it answered).
+    pub fn personas(&self) -> &[PersonaInfo] {
+        &self.personas
+    }
+
+    /// The status panel has an answer (or an error) to show.
+    pub fn status_loaded(&self) -> bool {
+        !matches!(self.status, StatusView::Loading)
+    }
+
+    /// A reply is requested or streaming.
+    pub fn is_sending(&self) -> bool {
+        self.stream.is_some() || self.pending_send.is_some()
+    }
+
+    /// (Re)starts everything that needs the proxy: personas, status, the session's history.
+    pub(crate) fn connect(&mut self) {
+        self.client.fetch_personas();
+        self.request_status(None);
+        self.connecting = true;
+        match self.persisted.session_id.as_deref() {
+            Some(session_id) => self.client.fetch_history(session_id),
+            None => self.client.create_session(),
         }
     }
 
-    fn fetch_status(&mut self, ctx: &egui::Context) {
-        let (sender, promise) = Promise::new();
-        let ctx = ctx.clone();
-        let request = ehttp::Request::get(format!("{}/api/status", self.server));
-        ehttp::fetch(request, move |response| {
-            let result = response.and_then(|response| {
-                if response.ok {
-                    serde_json::from_slice::<Status>(&response.bytes).map_err(|err| err.to_string())
-                } else {
-                    Err(format!("{} {}", response.status, response.status_text))
+    pub(crate) fn request_status(&mut self, now: Option<f64>) {
+        self.status_refreshing = true;
+        self.last_status_request = now.or(self.last_status_request);
+        self.client.fetch_status();
+    }
+
+    /// Background work: network results, the periodic status refresh. Called before each frame.
+    pub fn logic_tick(&mut self, ctx: &egui::Context) {
+        while let Ok(event) = self.events.try_recv() {
+            self.on_net_event(event);
+        }
+        let now = ctx.input(|input| input.time);
+        match self.last_status_request {
+            None => self.last_status_request = Some(now),
+            Some(last) if now - last >= STATUS_REFRESH_SECS && !self.status_refreshing => {
+                self.request_status(Some(now));
+            }
+            Some(_) => {}
+        }
+        ctx.request_repaint_after(std::time::Duration::from_secs_f64(STATUS_REFRESH_SECS));
+    }
+
+    fn on_net_event(&mut self, event: NetEvent) {
+        match event {
+            NetEvent::Personas(Ok(list)) => {
+                if !list.personas.iter().any(|p| p.id == self.persisted.persona) {
+                    self.persisted.persona = list.default.clone();
                 }
+                self.personas = list.personas;
+                self.personas_error = None;
+                self.personas_loaded = true;
+            }
+            NetEvent::Personas(Err(error)) => self.personas_error = Some(error.to_string()),
+            NetEvent::Status(result) => {
+                self.status_refreshing = false;
+                self.status = match result {
+                    Ok(status) => StatusView::Ready(Box::new(status)),
+                    Err(error) => StatusView::Unreachable(error.to_string()),
+                };
+            }
+            NetEvent::SessionCreated(result) => self.on_session_created(result),
+            NetEvent::History { session_id, result } => self.on_history(&session_id, result),
+            NetEvent::Stream { stream_id, event } => self.on_stream_event(stream_id, event),
+        }
+    }
+
+    /// Draws one frame and then applies what the person asked for.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let theme = self.persisted.theme;
+        if self.applied_theme != Some(theme) {
+            theme::apply(ui.ctx(), theme);
+            self.applied_theme = Some(theme);
+        }
+        web_test_handle::begin_frame();
+        let palette = Palette::of(theme);
+        let narrow = ui.max_rect().width() < NARROW_WIDTH;
+        let mut commands = Vec::new();
+        let sending = self.is_sending();
+        let panel_frame = egui::Frame::new()
+            .fill(palette.background)
+            .inner_margin(egui::Margin::symmetric(12, 8));
+
+        egui::Panel::top("header")
+            .frame(panel_frame)
+            .show(ui, |ui| {
+                ui::header::header_ui(ui, &palette, theme, narrow, &mut commands);
+                ui::personas::personas_ui(
+                    ui,
+                    &palette,
+                    &self.personas,
+                    &self.persisted.persona,
+                    self.personas_error.as_deref(),
+                    &mut commands,
+                );
             });
-            sender.send(result);
-            ctx.request_repaint();
+        egui::Panel::bottom("footer")
+            .frame(panel_frame)
+            .show(ui, |ui| ui::footer::footer_ui(ui, &palette));
+        let show_sidebar = !narrow || self.sidebar_open;
+        if show_sidebar {
+            let sidebar = egui::Panel::right("sidebar").frame(panel_frame.fill(palette.surface));
+            let sidebar = if narrow {
+                sidebar.exact_size(ui.max_rect().width())
+            } else {
+                sidebar.default_size(300.0).resizable(true)
+            };
+            sidebar.show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("sidebar")
+                    .show(ui, |ui| {
+                        if narrow && ui.button("⬅ Back to the chat").clicked() {
+                            commands.push(Command::ToggleSidebar);
+                        }
+                        ui::status::status_ui(
+                            ui,
+                            &palette,
+                            &self.status,
+                            self.status_refreshing,
+                            &mut commands,
+                        );
+                        ui.separator();
+                        ui::about::about_ui(ui, &palette, &self.personas);
+                    });
+            });
+        }
+        if !(narrow && self.sidebar_open) {
+            egui::Panel::bottom("composer")
+                .frame(panel_frame)
+                .show(ui, |ui| {
+                    ui::composer::composer_ui(
+                        ui,
+                        &palette,
+                        &mut self.composer,
+                        sending,
+                        !self.conversation.is_empty() || self.persisted.session_id.is_some(),
+                        &mut commands,
+                    );
+                });
+            egui::CentralPanel::default()
+                .frame(panel_frame)
+                .show(ui, |ui| {
+                    let streaming_index = self.stream.as_ref().and_then(|s| s.reply_index);
+                    let context = ui::chat::ChatContext {
+                        palette: &palette,
+                        personas: &self.personas,
+                        sending,
+                        streaming_index,
+                        awaiting_reply: sending && streaming_index.is_none(),
+                        scroll_to_bottom: self.scroll_to_bottom,
+                    };
+                    ui::chat::chat_ui(
+                        ui,
+                        &mut self.conversation,
+                        &mut self.markdown,
+                        &context,
+                        &mut commands,
+                    );
+                });
+            self.scroll_to_bottom = false;
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        web_test_handle::publish(&web_test_handle::AppView {
+            persona: &self.persisted.persona,
+            sending: self.is_sending(),
+            composer_text: &self.composer,
+            messages: self.conversation.messages(),
+            zoom_factor: ui.ctx().zoom_factor(),
         });
-        self.status = Some(promise);
+
+        for command in commands {
+            self.apply(command, ui.ctx());
+        }
+    }
+
+    fn apply(&mut self, command: Command, ctx: &egui::Context) {
+        match command {
+            Command::SelectPersona(id) => self.persisted.persona = id,
+            Command::Send => self.send_composer(),
+            Command::Stop => self.stop(),
+            Command::Regenerate => self.regenerate(),
+            Command::Clear => self.clear(),
+            Command::Retry(action) => self.retry(action),
+            Command::ToggleTheme => self.persisted.theme = self.persisted.theme.toggled(),
+            Command::ToggleSidebar => self.sidebar_open = !self.sidebar_open,
+            Command::RefreshStatus => self.request_status(Some(ctx.input(|i| i.time))),
+        }
     }
 }
 
 impl eframe::App for AshleyApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.logic_tick(ctx);
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        if self.status.is_none() {
-            self.fetch_status(ui.ctx());
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.persisted.save(storage);
+        self.last_saved = Some(self.persisted.clone());
+    }
+
+    fn auto_save_interval(&self) -> std::time::Duration {
+        if self.last_saved.as_ref() == Some(&self.persisted) {
+            std::time::Duration::from_secs(30)
+        } else {
+            std::time::Duration::ZERO
         }
-        egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading("Ashley AI");
-            ui.label("Your intelligent AI assistant powered by advanced language models");
-            ui.separator();
-            match self.status.as_ref().and_then(|p| p.ready()) {
-                None => {
-                    ui.spinner();
-                }
-                Some(Ok(status)) => {
-                    ui.label(format!(
-                        "Proxy v{} · model {} · {:?} mode",
-                        status.version, status.model, status.mode
-                    ));
-                }
-                Some(Err(err)) => {
-                    ui.colored_label(
-                        ui.visuals().error_fg_color,
-                        format!("Proxy unreachable: {err}"),
-                    );
-                }
-            }
-        });
+    }
+
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        Palette::of(self.persisted.theme)
+            .background
+            .to_normalized_gamma_f32()
     }
 }

@@ -1,8 +1,15 @@
 //! Ashley, the egui app: one crate for the native window and the web page.
 
 mod app;
+pub mod conversation;
+pub mod net;
+mod session;
+pub mod state;
+pub mod theme;
+pub mod ui;
+pub mod web_test_handle;
 
-pub use app::AshleyApp;
+pub use app::{AshleyApp, NARROW_WIDTH};
 
 /// The proxy the native app talks to when nothing else is said.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7860";

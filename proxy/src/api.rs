@@ -117,6 +117,10 @@ pub enum ChatEvent {
     },
     /// The next piece of the reply, forwarded as soon as the upstream sent it.
     Delta { text: String },
+    /// Something the person should know about how this message was handled, e.g. that
+    /// moderation was unavailable and the fail-open policy sent the message unchecked.
+    /// Not part of the reply; may come before or between deltas.
+    Notice { message: String },
     /// The reply is complete and stored.
     Done {
         reply_id: i64,
@@ -139,6 +143,7 @@ impl ChatEvent {
         match self {
             Self::Started { .. } => "started",
             Self::Delta { .. } => "delta",
+            Self::Notice { .. } => "notice",
             Self::Done { .. } => "done",
             Self::Refused { .. } => "refused",
             Self::Error { .. } => "error",
@@ -228,6 +233,7 @@ pub struct Status {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     #[test]

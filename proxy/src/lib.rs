@@ -4,7 +4,72 @@
 pub mod api;
 
 #[cfg(feature = "server")]
-mod server;
+pub mod chat;
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod demo;
+#[cfg(feature = "server")]
+pub mod error;
+#[cfg(feature = "server")]
+pub mod limits;
+#[cfg(feature = "server")]
+pub mod logging;
+#[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
+pub mod moderation;
+#[cfg(feature = "server")]
+pub mod personas;
+#[cfg(feature = "server")]
+pub mod routes;
+#[cfg(feature = "server")]
+mod serve;
+#[cfg(feature = "server")]
+pub mod sse;
+#[cfg(feature = "server")]
+pub mod state;
+#[cfg(feature = "server")]
+pub mod store;
+#[cfg(feature = "server")]
+pub mod upstream;
+#[cfg(feature = "server")]
+pub mod web;
 
 #[cfg(feature = "server")]
-pub use server::{AppState, Config, router};
+pub use config::{Cli, Config};
+#[cfg(feature = "server")]
+pub use serve::{serve, spawn_local};
+#[cfg(feature = "server")]
+pub use state::AppState;
+
+/// Every route and layer, assembled in one place; `main` and the tests both call it.
+#[cfg(feature = "server")]
+pub fn router(state: AppState) -> axum::Router {
+    use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
+    use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+
+    let api = routes::app::routes()
+        .fallback(routes::api_not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed);
+    let openai = routes::openai::routes()
+        .fallback(routes::api_not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed);
+    let web = web::WebBundle::new(state.config().web_dir.clone());
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(routes::metrics))
+        .nest("/api", api)
+        .nest("/v1", openai)
+        .fallback_service(tower::service_fn(move |request| web.clone().serve(request)))
+        .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), routes::track))
+        // Spans name the method and path only: headers (Authorization) are never recorded.
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(error::ApiError::internal(
+                "The server hit an unexpected error; try again.",
+            ))
+        }))
+        .with_state(state)
+}

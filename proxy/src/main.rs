@@ -1,54 +1,81 @@
 //! ashley-proxy: read the configuration from flags and the environment, then serve.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, process::ExitCode};
 
-use ashley_proxy::{AppState, Config, router};
-use clap::Parser;
-
-/// The Ashley proxy: holds the API key, serves the app and its API.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Args {
-    /// Port to listen on.
-    #[arg(long, env = "PORT", default_value_t = 7860)]
-    port: u16,
-    /// Address to bind.
-    #[arg(long, env = "ASHLEY_HOST", default_value = "0.0.0.0")]
-    host: std::net::IpAddr,
-    /// Directory holding the trunk web bundle.
-    #[arg(long, env = "ASHLEY_WEB_DIR", default_value = "dist")]
-    web_dir: PathBuf,
-    /// Model name sent upstream.
-    #[arg(long, env = "OPENAI_MODEL", default_value = "gpt-4")]
-    model: String,
-}
+use ashley_proxy::{AppState, Cli, Config, config::display_url, logging, serve};
+use clap::Parser as _;
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let args = Args::parse();
-    let addr = SocketAddr::new(args.host, args.port);
-    let state = AppState::new(Config {
-        web_dir: args.web_dir,
-        model: args.model,
-    });
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(err) = logging::init(&cli.log, cli.log_format, cli.log_file.as_deref()) {
+        eprintln!("ashley-proxy: {err}");
+        return ExitCode::FAILURE;
+    }
+    let config = match Config::from_cli(cli) {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!("ashley-proxy cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = config.listen;
+    tracing::info!(
+        mode = if config.api_key.is_some() { "live" } else { "demo" },
+        upstream = %display_url(&config.base_url),
+        model = %config.model,
+        moderation = %config.moderation_description(),
+        data_dir = %config.data_dir.display(),
+        web_dir = %config.web_dir.display(),
+        "configured"
+    );
+    let state = match AppState::new(config) {
+        Ok(state) => state,
+        Err(err) => {
+            tracing::error!("ashley-proxy cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
         Err(err) => {
             tracing::error!("cannot listen on {addr}: {err}. Set PORT to a free port.");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
-    tracing::info!("Ashley is serving on http://{}", display_addr(addr));
-    if let Err(err) = axum::serve(listener, router(state)).await {
+    let shown = listener.local_addr().unwrap_or(addr);
+    tracing::info!("Ashley is serving on http://{}", display_addr(shown));
+    if let Err(err) = serve(listener, state, shutdown_signal()).await {
         tracing::error!("server stopped: {err}");
-        return std::process::ExitCode::FAILURE;
+        return ExitCode::FAILURE;
     }
-    std::process::ExitCode::SUCCESS
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// SIGTERM (what container runtimes send) or Ctrl-C.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(err) => {
+                    tracing::warn!("cannot listen for SIGTERM: {err}");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
 }
 
 fn display_addr(addr: SocketAddr) -> SocketAddr {

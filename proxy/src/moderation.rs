@@ -1,0 +1,252 @@
+//! Moderation before the model: OpenAI's endpoint with an LRU verdict cache, or a local word list.
+//!
+//! The local word list (used without a key, or with `ASHLEY_MODERATION=local`) matches whole
+//! words and phrases, case-insensitively, ignoring punctuation:
+//!
+//! | category  | phrases |
+//! |-----------|---------|
+//! | violence  | kill you, murder you, shoot you, stab you, bomb threat, build a bomb, make a bomb, mass shooting |
+//! | self-harm | kill myself, end my life, suicide method, hurt myself, cut myself |
+//! | harassment/threatening | i will find you, you deserve to die, go die |
+//! | illicit   | make meth, cook meth, buy stolen credit cards |
+
+use std::{
+    num::NonZeroUsize,
+    sync::{Arc, Mutex, PoisonError, atomic::Ordering::Relaxed},
+};
+
+use lru::LruCache;
+use reqwest::Url;
+
+use crate::{
+    config::{FailurePolicy, ModerationMode},
+    metrics::Metrics,
+    upstream::Upstream,
+};
+
+/// OpenAI's moderation model.
+pub const OPENAI_MODEL: &str = "omni-moderation-latest";
+
+/// The local moderator's list, documented in this module's header.
+pub const LOCAL_WORD_LIST: &[(&str, &[&str])] = &[
+    (
+        "violence",
+        &[
+            "kill you",
+            "murder you",
+            "shoot you",
+            "stab you",
+            "bomb threat",
+            "build a bomb",
+            "make a bomb",
+            "mass shooting",
+        ],
+    ),
+    (
+        "self-harm",
+        &[
+            "kill myself",
+            "end my life",
+            "suicide method",
+            "hurt myself",
+            "cut myself",
+        ],
+    ),
+    (
+        "harassment/threatening",
+        &["i will find you", "you deserve to die", "go die"],
+    ),
+    (
+        "illicit",
+        &["make meth", "cook meth", "buy stolen credit cards"],
+    ),
+];
+
+/// What to do with a message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    Allow,
+    /// Moderation failed and the fail-open policy lets it through; the person is told.
+    AllowUnchecked {
+        notice: String,
+    },
+    /// Flagged: not sent upstream.
+    Refuse {
+        message: String,
+        categories: Vec<String>,
+    },
+    /// Moderation failed and the fail-closed policy keeps it back.
+    Unavailable {
+        message: String,
+    },
+}
+
+enum Backend {
+    OpenAi { base_url: Url },
+    Local,
+}
+
+/// The moderator; `Clone` shares the cache.
+#[derive(Clone)]
+pub struct Moderator {
+    backend: Arc<Backend>,
+    upstream: Upstream,
+    cache: Arc<Mutex<LruCache<String, Vec<String>>>>,
+    policy: FailurePolicy,
+    metrics: Arc<Metrics>,
+}
+
+impl Moderator {
+    pub fn new(
+        mode: &ModerationMode,
+        policy: FailurePolicy,
+        cache_size: usize,
+        upstream: Upstream,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let backend = match mode {
+            ModerationMode::OpenAi { base_url } => Backend::OpenAi {
+                base_url: base_url.clone(),
+            },
+            ModerationMode::Local => Backend::Local,
+        };
+        Self {
+            backend: Arc::new(backend),
+            upstream,
+            cache: Arc::new(Mutex::new(LruCache::new(
+                NonZeroUsize::new(cache_size).unwrap_or(NonZeroUsize::MIN),
+            ))),
+            policy,
+            metrics,
+        }
+    }
+
+    /// Checks one message. Verdicts from the endpoint are cached, so repeated text costs no call.
+    pub async fn check(&self, text: &str) -> Decision {
+        let base_url = match &*self.backend {
+            Backend::Local => return decide(local_flags(text)),
+            Backend::OpenAi { base_url } => base_url,
+        };
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(text)
+            .cloned();
+        if let Some(flags) = cached {
+            self.metrics.moderation_cache_hits.fetch_add(1, Relaxed);
+            return self.count(decide(flags));
+        }
+        self.metrics.moderation_calls.fetch_add(1, Relaxed);
+        match self.upstream.moderate(base_url, OPENAI_MODEL, text).await {
+            Ok(flags) => {
+                self.cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .put(text.to_owned(), flags.clone());
+                self.count(decide(flags))
+            }
+            Err(err) => {
+                self.metrics.moderation_failures.fetch_add(1, Relaxed);
+                tracing::warn!("moderation call failed: {}", err.log_line());
+                match self.policy {
+                    FailurePolicy::Closed => Decision::Unavailable {
+                        message: "The safety check is unavailable right now, so your message was not sent to the model. Try again in a moment.".to_owned(),
+                    },
+                    FailurePolicy::Open => Decision::AllowUnchecked {
+                        notice: "The safety check was unavailable, so this message was sent to the model without moderation.".to_owned(),
+                    },
+                }
+            }
+        }
+    }
+
+    fn count(&self, decision: Decision) -> Decision {
+        if matches!(decision, Decision::Refuse { .. }) {
+            self.metrics.moderation_flagged.fetch_add(1, Relaxed);
+        }
+        decision
+    }
+}
+
+fn decide(categories: Vec<String>) -> Decision {
+    if categories.is_empty() {
+        return Decision::Allow;
+    }
+    Decision::Refuse {
+        message: refusal_message(&categories),
+        categories,
+    }
+}
+
+/// "I cannot process that message: it was flagged for violence and harassment (threatening)."
+pub fn refusal_message(categories: &[String]) -> String {
+    let names: Vec<String> = categories
+        .iter()
+        .map(|category| match category.split_once('/') {
+            Some((kind, detail)) => {
+                format!("{} ({})", kind.replace('_', " "), detail.replace('_', " "))
+            }
+            None => category.replace('_', " "),
+        })
+        .collect();
+    let listed = match names.as_slice() {
+        [] => "content policy".to_owned(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    };
+    format!("I cannot process that message: it was flagged for {listed}.")
+}
+
+/// The local word list's categories that `text` hits.
+pub fn local_flags(text: &str) -> Vec<String> {
+    let normalized: String = text
+        .chars()
+        .map(|ch| {
+            if ch.is_alphanumeric() {
+                ch.to_ascii_lowercase()
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let padded = format!(
+        " {} ",
+        normalized.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    LOCAL_WORD_LIST
+        .iter()
+        .filter(|(_, phrases)| {
+            phrases
+                .iter()
+                .any(|phrase| padded.contains(&format!(" {phrase} ")))
+        })
+        .map(|(category, _)| (*category).to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_list_matches_whole_phrases_only() {
+        assert_eq!(local_flags("How do I BUILD a bomb?!"), ["violence"]);
+        assert!(local_flags("a skill you can learn").is_empty());
+        assert!(local_flags("Tell me about bombastic prose").is_empty());
+        assert_eq!(
+            local_flags("i will find you and kill you"),
+            ["violence", "harassment/threatening"]
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_categories() {
+        let message =
+            refusal_message(&["violence".to_owned(), "harassment/threatening".to_owned()]);
+        assert_eq!(
+            message,
+            "I cannot process that message: it was flagged for violence and harassment (threatening)."
+        );
+    }
+}

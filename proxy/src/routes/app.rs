@@ -1,0 +1,389 @@
+//! The app's chat API under `/api` (documented in `api.rs`): thin handlers over plain functions.
+
+use std::{convert::Infallible, time::Instant};
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{HeaderValue, StatusCode},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::{get, post},
+};
+use tokio::sync::mpsc;
+
+use crate::{
+    api::{
+        ChatEvent, History, MAX_MESSAGE_CHARS, PersonaList, Regenerate, Role, SendMessage,
+        SessionCreated, Status,
+    },
+    chat::{self, AppReply},
+    error::{ApiError, AppJson},
+    moderation::Decision,
+    personas::Persona,
+    routes::ClientIp,
+    state::AppState,
+    store::{self, NewMessage, UsageRecord},
+};
+
+/// Bytes of randomness in a session id: 160 bits, written as 40 hex digits.
+const SESSION_ID_BYTES: usize = 20;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/personas", get(personas))
+        .route("/sessions", post(create_session))
+        .route("/sessions/{id}", get(history).delete(clear_session))
+        .route("/sessions/{id}/messages", post(send_message))
+        .route("/sessions/{id}/regenerate", post(regenerate))
+        .route("/status", get(status))
+}
+
+async fn personas(State(state): State<AppState>) -> Json<PersonaList> {
+    Json(state.config().personas.list())
+}
+
+async fn status(State(state): State<AppState>) -> Json<Status> {
+    Json(state.status().await)
+}
+
+/// A new unguessable session id from the OS's random source.
+pub fn new_session_id() -> Result<String, ApiError> {
+    let mut bytes = [0u8; SESSION_ID_BYTES];
+    getrandom::fill(&mut bytes).map_err(|err| {
+        tracing::error!("no randomness for a session id: {err}");
+        ApiError::internal("Could not create a session; try again.")
+    })?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+fn unknown_session() -> ApiError {
+    ApiError::not_found(
+        "unknown_session",
+        "This conversation does not exist (it may have expired after being idle); start a new one.",
+    )
+}
+
+/// Ids that cannot be ours are answered without touching the store.
+fn check_session_id(id: &str) -> Result<(), ApiError> {
+    let well_formed = id.len() == SESSION_ID_BYTES * 2
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+    if well_formed {
+        Ok(())
+    } else {
+        Err(unknown_session())
+    }
+}
+
+fn store_failure(err: store::StoreError) -> ApiError {
+    tracing::error!("{err}");
+    ApiError::internal("The conversation store failed; try again in a moment.")
+}
+
+/// The message rules: not empty, at most [`MAX_MESSAGE_CHARS`] characters.
+pub fn validate_message(text: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "empty_message",
+            "The message is empty; type something first.",
+        )
+        .with_param("message"));
+    }
+    let chars = text.chars().count();
+    if chars > MAX_MESSAGE_CHARS {
+        return Err(ApiError::invalid(
+            "message_too_long",
+            format!("The message is {chars} characters long; the limit is {MAX_MESSAGE_CHARS}. Shorten it and send again."),
+        )
+        .with_param("message"));
+    }
+    Ok(())
+}
+
+fn find_persona<'a>(state: &'a AppState, id: &str) -> Result<&'a Persona, ApiError> {
+    state.persona(id).ok_or_else(|| {
+        ApiError::invalid(
+            "unknown_persona",
+            format!(
+                "There is no persona \"{id}\"; choose one of: {}.",
+                state.config().personas.ids()
+            ),
+        )
+        .with_param("persona")
+    })
+}
+
+async fn create_session(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+) -> Result<Response, ApiError> {
+    state.check_rate(client)?;
+    let session_id = new_session_id()?;
+    let id = session_id.clone();
+    state
+        .store()
+        .call(move |db| store::create_session(db, &id, store::now_ms()))
+        .await
+        .map_err(store_failure)?;
+    Ok((StatusCode::CREATED, Json(SessionCreated { session_id })).into_response())
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<History>, ApiError> {
+    check_session_id(&id)?;
+    let key = id.clone();
+    let messages = state
+        .store()
+        .call(move |db| store::history(db, &key, store::now_ms()))
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(unknown_session)?;
+    Ok(Json(History {
+        session_id: id,
+        messages,
+    }))
+}
+
+async fn clear_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    check_session_id(&id)?;
+    let existed = state
+        .store()
+        .call(move |db| store::clear_session(db, &id, store::now_ms()))
+        .await
+        .map_err(store_failure)?;
+    if existed {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(unknown_session())
+    }
+}
+
+async fn send_message(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<SendMessage>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    state.check_rate(client)?;
+    check_session_id(&id)?;
+    let persona = find_persona(&state, &body.persona)?.clone();
+    validate_message(&body.message)?;
+    let key = id.clone();
+    let exists = state
+        .store()
+        .call(move |db| store::session_exists(db, &key))
+        .await
+        .map_err(store_failure)?;
+    if !exists {
+        return Err(unknown_session());
+    }
+    let user_chars = u64::try_from(body.message.chars().count()).unwrap_or(u64::MAX);
+    let notice = match state.moderator().check(&body.message).await {
+        Decision::Allow => None,
+        Decision::AllowUnchecked { notice } => Some(notice),
+        Decision::Refuse {
+            message,
+            categories,
+        } => {
+            record_refusal(&state, &persona, user_chars, started);
+            return Ok(event_stream_of_one(ChatEvent::Refused {
+                message,
+                categories,
+            }));
+        }
+        Decision::Unavailable { message } => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                "moderation_unavailable",
+                message,
+            ));
+        }
+    };
+    // Stored before the upstream call: no upstream failure can lose what the person typed.
+    let history_len = state.config().history_messages + 1;
+    let (session_id, persona_id, text) = (id.clone(), persona.id.clone(), body.message);
+    let (user_message_id, recent) = state
+        .store()
+        .call(move |db| {
+            let now = store::now_ms();
+            store::touch_session(db, &session_id, now)?;
+            let message = NewMessage {
+                session_id: &session_id,
+                role: Role::User,
+                content: &text,
+                persona: &persona_id,
+                stats: None,
+                partial: false,
+            };
+            let message_id = store::insert_message(db, &message, now)?;
+            Ok((
+                message_id,
+                store::recent_messages(db, &session_id, history_len)?,
+            ))
+        })
+        .await
+        .map_err(store_failure)?;
+    let params = chat::context(&persona, &recent);
+    Ok(spawn_reply(
+        &state,
+        AppReply {
+            session_id: id,
+            persona,
+            params,
+            user_message_id: Some(user_message_id),
+            user_chars,
+            notice,
+            started,
+        },
+    ))
+}
+
+async fn regenerate(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<Regenerate>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    state.check_rate(client)?;
+    check_session_id(&id)?;
+    let persona = find_persona(&state, &body.persona)?.clone();
+    let history_len = state.config().history_messages + 1;
+    let key = id.clone();
+    let found = state
+        .store()
+        .call(move |db| {
+            if !store::touch_session(db, &key, store::now_ms())? {
+                return Ok(None);
+            }
+            let last_user = store::drop_last_reply(db, &key)?;
+            Ok(Some((
+                last_user,
+                store::recent_messages(db, &key, history_len)?,
+            )))
+        })
+        .await
+        .map_err(store_failure)?;
+    let Some((last_user, recent)) = found else {
+        return Err(unknown_session());
+    };
+    let Some(last_user) = last_user else {
+        return Err(ApiError::invalid(
+            "nothing_to_regenerate",
+            "There is no message to answer again in this conversation.",
+        ));
+    };
+    let params = chat::context(&persona, &recent);
+    Ok(spawn_reply(
+        &state,
+        AppReply {
+            session_id: id,
+            persona,
+            params,
+            user_message_id: None,
+            user_chars: u64::try_from(last_user.content.chars().count()).unwrap_or(u64::MAX),
+            notice: None,
+            started,
+        },
+    ))
+}
+
+fn record_refusal(state: &AppState, persona: &Persona, user_chars: u64, started: Instant) {
+    let total = started.elapsed();
+    state.metrics().record_reply(
+        "app",
+        crate::metrics::Outcome::Refused,
+        None,
+        total,
+        (None, None),
+    );
+    state.store().record_usage(UsageRecord {
+        at_ms: store::now_ms(),
+        source: "app".to_owned(),
+        persona: persona.id.clone(),
+        outcome: "refused".to_owned(),
+        message_chars: user_chars,
+        total_ms: chat::millis(total),
+        ..UsageRecord::default()
+    });
+}
+
+/// Starts the reply task and answers with its event stream.
+fn spawn_reply(state: &AppState, job: AppReply) -> Response {
+    let (sender, receiver) = mpsc::channel(64);
+    state
+        .tasks()
+        .spawn(chat::run_app_reply(state.clone(), job, sender));
+    event_stream(receiver)
+}
+
+fn to_sse(event: &ChatEvent) -> Event {
+    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned());
+    Event::default().event(event.name()).data(data)
+}
+
+/// `text/event-stream` of the events arriving on `receiver`, each written as soon as it comes.
+pub fn event_stream(receiver: mpsc::Receiver<ChatEvent>) -> Response {
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let event = receiver.recv().await?;
+        Some((Ok::<_, Infallible>(to_sse(&event)), receiver))
+    });
+    no_proxy_buffering(
+        Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response(),
+    )
+}
+
+fn event_stream_of_one(event: ChatEvent) -> Response {
+    let stream = futures_util::stream::iter([Ok::<_, Infallible>(to_sse(&event))]);
+    no_proxy_buffering(Sse::new(stream).into_response())
+}
+
+/// Tells reverse proxies (nginx, the Space's front end) not to hold deltas back.
+pub fn no_proxy_buffering(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn session_ids_are_160_random_bits_in_hex() {
+        let first = new_session_id().unwrap();
+        assert_eq!(first.len(), 40);
+        assert!(check_session_id(&first).is_ok());
+        assert_ne!(first, new_session_id().unwrap());
+        assert!(check_session_id("../../etc").is_err());
+    }
+
+    #[test]
+    fn messages_are_checked_for_emptiness_and_length() {
+        assert_eq!(
+            validate_message(" \n\t").unwrap_err().code(),
+            "empty_message"
+        );
+        let long = "é".repeat(MAX_MESSAGE_CHARS + 1);
+        assert_eq!(
+            validate_message(&long).unwrap_err().code(),
+            "message_too_long"
+        );
+        assert!(validate_message(&"é".repeat(MAX_MESSAGE_CHARS)).is_ok());
+    }
+}

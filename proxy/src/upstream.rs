@@ -1,0 +1,477 @@
+//! The upstream client: one pooled connection set, timeouts, retries with backoff, streaming.
+
+use std::{
+    sync::{Arc, atomic::Ordering::Relaxed},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use futures_util::{StreamExt as _, stream::BoxStream};
+use reqwest::{
+    Client, RequestBuilder, Response, Url,
+    header::{AUTHORIZATION, HeaderValue},
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::{config::Config, metrics::Metrics, sse::SseDecoder};
+
+mod failure;
+
+pub use failure::UpstreamError;
+
+/// Retry-after values above this are not waited out: the person is told to come back instead.
+const LONGEST_HONOURED_WAIT: Duration = Duration::from_secs(20);
+
+/// One message of the context sent upstream.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WireMessage {
+    pub role: &'static str,
+    pub content: String,
+}
+
+/// What to ask the model.
+#[derive(Clone, Debug)]
+pub struct ChatParams {
+    pub messages: Vec<WireMessage>,
+    pub temperature: f32,
+    pub max_tokens: u32,
+}
+
+#[derive(Serialize)]
+struct ChatBody<'a> {
+    model: &'a str,
+    messages: &'a [WireMessage],
+    temperature: f32,
+    max_tokens: u32,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+}
+
+/// A finished non-streamed completion.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    pub model: String,
+    pub content: String,
+    pub finish_reason: String,
+    pub usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct CompletionBody {
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    choices: Vec<CompletionChoice>,
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct CompletionChoice {
+    message: Option<ChoiceMessage>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceMessage {
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    usage: Option<Usage>,
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice {
+    delta: Option<ChunkDelta>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkDelta {
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ModerationBody {
+    #[serde(default)]
+    results: Vec<ModerationResult>,
+}
+
+#[derive(Deserialize)]
+struct ModerationResult {
+    flagged: bool,
+    #[serde(default)]
+    categories: std::collections::BTreeMap<String, bool>,
+}
+
+/// The upstream: `Clone` shares the pool, the concurrency cap and the metrics.
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client,
+    base_url: Url,
+    model: String,
+    authorization: Option<HeaderValue>,
+    timeout: Duration,
+    retries: u32,
+    retry_base: Duration,
+    slots: Arc<Semaphore>,
+    max_slots: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl Upstream {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let client = Client::builder()
+            .connect_timeout(config.upstream_connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .user_agent(concat!("ashley-proxy/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
+        let authorization = match &config.api_key {
+            Some(key) => {
+                let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                    .map_err(|_| "OPENAI_API_KEY is not a valid header value".to_owned())?;
+                // Keeps the value out of any Debug output, including HTTP-level traces.
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        Ok(Self {
+            client,
+            base_url: config.base_url.clone(),
+            model: config.model.clone(),
+            authorization,
+            timeout: config.upstream_timeout,
+            retries: config.upstream_retries,
+            retry_base: config.upstream_retry_base,
+            slots: Arc::new(Semaphore::new(config.max_upstream_concurrency)),
+            max_slots: config.max_upstream_concurrency,
+            metrics,
+        })
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Upstream calls running now.
+    pub fn in_flight(&self) -> usize {
+        self.max_slots
+            .saturating_sub(self.slots.available_permits())
+    }
+
+    fn url(&self, path: &str) -> Url {
+        self.base_url
+            .join(path)
+            .unwrap_or_else(|_| self.base_url.clone())
+    }
+
+    fn post(&self, url: Url) -> RequestBuilder {
+        let request = self.client.post(url);
+        match &self.authorization {
+            Some(value) => request.header(AUTHORIZATION, value.clone()),
+            None => request,
+        }
+    }
+
+    /// Waits for one of the capped upstream slots; requests queue here rather than fail.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, UpstreamError> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        self.metrics.upstream_queued.fetch_add(1, Relaxed);
+        let permit = self.slots.clone().acquire_owned().await;
+        self.metrics.upstream_queued.fetch_sub(1, Relaxed);
+        permit.map_err(|_| UpstreamError::ShuttingDown)
+    }
+
+    /// Sends with retries on 408/409/429/5xx and connection errors (at most `retries`),
+    /// honouring retry-after. Only whole requests are retried: nothing has been forwarded yet.
+    async fn send(&self, build: impl Fn() -> RequestBuilder) -> Result<Response, UpstreamError> {
+        let mut attempt = 0;
+        loop {
+            self.metrics.upstream_requests.fetch_add(1, Relaxed);
+            let failure = match tokio::time::timeout(self.timeout, build().send()).await {
+                Err(_elapsed) => UpstreamError::Timeout,
+                Ok(Ok(response)) if response.status().is_success() => return Ok(response),
+                Ok(Ok(response)) => UpstreamError::from_response(response).await,
+                Ok(Err(err)) if err.is_timeout() => UpstreamError::Timeout,
+                Ok(Err(err)) if err.is_connect() => UpstreamError::Connect(self.host()),
+                Ok(Err(err)) => UpstreamError::Transport(failure::describe(&err)),
+            };
+            let wait = match failure.retry_delay(attempt, self.retry_base) {
+                Some(wait) if attempt < self.retries && wait <= LONGEST_HONOURED_WAIT => wait,
+                _ => {
+                    self.metrics.upstream_failures.fetch_add(1, Relaxed);
+                    tracing::warn!(attempt, "upstream call failed: {}", failure.log_line());
+                    return Err(failure);
+                }
+            };
+            tracing::info!(
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "retrying upstream call: {}",
+                failure.log_line()
+            );
+            self.metrics.upstream_retries.fetch_add(1, Relaxed);
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    fn host(&self) -> String {
+        self.base_url
+            .host_str()
+            .unwrap_or("the configured address")
+            .to_owned()
+    }
+
+    /// Starts a streamed completion; returns once the upstream answered with 200.
+    pub async fn stream_chat(&self, params: &ChatParams) -> Result<ReplyStream, UpstreamError> {
+        let permit = self.slot().await?;
+        let body = serde_json::to_vec(&ChatBody {
+            model: &self.model,
+            messages: &params.messages,
+            temperature: params.temperature,
+            max_tokens: params.max_tokens,
+            stream: true,
+            stream_options: Some(StreamOptions {
+                include_usage: true,
+            }),
+        })
+        .map_err(|err| UpstreamError::Transport(err.to_string()))?;
+        let url = self.url("chat/completions");
+        let response = self
+            .send(|| {
+                self.post(url.clone())
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        Ok(ReplyStream {
+            bytes: response.bytes_stream().boxed(),
+            decoder: SseDecoder::default(),
+            pending: std::collections::VecDeque::new(),
+            idle_timeout: self.timeout,
+            model: None,
+            usage: None,
+            finish_reason: None,
+            done: false,
+            permit: Some(permit),
+        })
+    }
+
+    /// A whole completion in one response.
+    pub async fn complete_chat(&self, params: &ChatParams) -> Result<Completion, UpstreamError> {
+        let _permit = self.slot().await?;
+        let body = serde_json::to_vec(&ChatBody {
+            model: &self.model,
+            messages: &params.messages,
+            temperature: params.temperature,
+            max_tokens: params.max_tokens,
+            stream: false,
+            stream_options: None,
+        })
+        .map_err(|err| UpstreamError::Transport(err.to_string()))?;
+        let url = self.url("chat/completions");
+        let response = self
+            .send(|| {
+                self.post(url.clone())
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        let bytes = tokio::time::timeout(self.timeout, response.bytes())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|err| UpstreamError::Transport(failure::describe(&err)))?;
+        let parsed: CompletionBody = serde_json::from_slice(&bytes)
+            .map_err(|err| UpstreamError::Protocol(format!("completion body: {err}")))?;
+        let choice = parsed.choices.into_iter().next();
+        let finish_reason = choice
+            .as_ref()
+            .and_then(|choice| choice.finish_reason.clone())
+            .unwrap_or_else(|| "stop".to_owned());
+        let content = choice
+            .and_then(|choice| choice.message)
+            .and_then(|message| message.content)
+            .unwrap_or_default();
+        Ok(Completion {
+            model: if parsed.model.is_empty() {
+                self.model.clone()
+            } else {
+                parsed.model
+            },
+            content,
+            finish_reason,
+            usage: parsed.usage,
+        })
+    }
+
+    /// Asks `{base}/moderations` about `input`; the flagged category names, empty when clean.
+    pub async fn moderate(
+        &self,
+        base: &Url,
+        model: &str,
+        input: &str,
+    ) -> Result<Vec<String>, UpstreamError> {
+        let url = base.join("moderations").unwrap_or_else(|_| base.clone());
+        let body = serde_json::to_vec(&serde_json::json!({"model": model, "input": input}))
+            .map_err(|err| UpstreamError::Transport(err.to_string()))?;
+        let response = self
+            .send(|| {
+                self.post(url.clone())
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        let bytes = tokio::time::timeout(self.timeout, response.bytes())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|err| UpstreamError::Transport(failure::describe(&err)))?;
+        let parsed: ModerationBody = serde_json::from_slice(&bytes)
+            .map_err(|err| UpstreamError::Protocol(format!("moderation body: {err}")))?;
+        let Some(result) = parsed.results.into_iter().next() else {
+            return Err(UpstreamError::Protocol(
+                "moderation body has no results".to_owned(),
+            ));
+        };
+        if !result.flagged {
+            return Ok(Vec::new());
+        }
+        let mut flagged: Vec<String> = result
+            .categories
+            .into_iter()
+            .filter_map(|(name, hit)| hit.then_some(name))
+            .collect();
+        if flagged.is_empty() {
+            flagged.push("policy".to_owned());
+        }
+        Ok(flagged)
+    }
+
+    /// A cheap reachability check: `GET {base}/models` answers 2xx within 5 s.
+    pub async fn check_reachable(&self) -> bool {
+        let mut request = self
+            .client
+            .get(self.url("models"))
+            .timeout(Duration::from_secs(5));
+        if let Some(value) = &self.authorization {
+            request = request.header(AUTHORIZATION, value.clone());
+        }
+        match request.send().await {
+            Ok(response) => response.status().is_success(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// A streamed reply; holds its concurrency slot until dropped.
+pub struct ReplyStream {
+    bytes: BoxStream<'static, reqwest::Result<Bytes>>,
+    decoder: SseDecoder,
+    pending: std::collections::VecDeque<String>,
+    idle_timeout: Duration,
+    pub model: Option<String>,
+    pub usage: Option<Usage>,
+    pub finish_reason: Option<String>,
+    done: bool,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl ReplyStream {
+    /// Closes the upstream connection and frees the concurrency slot now.
+    pub fn release(&mut self) {
+        self.permit = None;
+        self.bytes = futures_util::stream::empty().boxed();
+        self.done = true;
+    }
+
+    /// The next piece of text; `None` once the upstream finished cleanly.
+    pub async fn next_delta(&mut self) -> Option<Result<String, UpstreamError>> {
+        loop {
+            if let Some(text) = self.pending.pop_front() {
+                return Some(Ok(text));
+            }
+            if self.done {
+                return None;
+            }
+            let read = tokio::time::timeout(self.idle_timeout, self.bytes.next()).await;
+            let bytes = match read {
+                Err(_elapsed) => return Some(Err(UpstreamError::Timeout)),
+                Ok(None) => {
+                    self.done = true;
+                    // Without `[DONE]` or a finish reason the reply was cut off.
+                    return match self.finish_reason {
+                        Some(_) => None,
+                        None => Some(Err(UpstreamError::Disconnected)),
+                    };
+                }
+                Ok(Some(Err(_))) => {
+                    self.done = true;
+                    return Some(Err(UpstreamError::Disconnected));
+                }
+                Ok(Some(Ok(bytes))) => bytes,
+            };
+            for data in self.decoder.push(&bytes) {
+                if let Err(err) = self.take_event(&data) {
+                    self.done = true;
+                    return Some(Err(err));
+                }
+            }
+        }
+    }
+
+    fn take_event(&mut self, data: &str) -> Result<(), UpstreamError> {
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let chunk: Chunk = serde_json::from_str(data)
+            .map_err(|err| UpstreamError::Protocol(format!("stream chunk: {err}")))?;
+        if let Some(error) = chunk.error {
+            return Err(UpstreamError::InStream(failure::error_code(&error)));
+        }
+        if let Some(model) = chunk.model
+            && !model.is_empty()
+        {
+            self.model = Some(model);
+        }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
+        for choice in chunk.choices {
+            if let Some(text) = choice.delta.and_then(|delta| delta.content)
+                && !text.is_empty()
+            {
+                self.pending.push_back(text);
+            }
+            if choice.finish_reason.is_some() {
+                self.finish_reason = choice.finish_reason;
+            }
+        }
+        Ok(())
+    }
+}

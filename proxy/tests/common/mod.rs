@@ -1,0 +1,198 @@
+//! Shared test harness: a fake upstream, a proxy on a free loopback port, SSE parsing, polling.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use ashley_fake_upstream::{FakeUpstream, Options};
+use ashley_proxy::{AppState, Config, api::ChatEvent};
+use serde_json::Value;
+
+/// Recognisable so that any leak is easy to find.
+pub const FAKE_KEY: &str = "sk-ashley-test-SECRET-0123456789abcdef";
+
+pub struct Harness {
+    pub fake: Option<FakeUpstream>,
+    pub state: AppState,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+}
+
+/// A live-mode config against `fake`, tuned for fast tests (short retry waits, no rate limit).
+pub fn live_config(fake: &FakeUpstream, data_dir: &std::path::Path) -> Config {
+    Config {
+        data_dir: data_dir.to_path_buf(),
+        rate_limit_per_minute: 0,
+        upstream_retry_base: Duration::from_millis(10),
+        upstream_timeout: Duration::from_secs(5),
+        demo_delay: Duration::ZERO,
+        ..Config::live(FAKE_KEY, &fake.base_url()).unwrap()
+    }
+}
+
+impl Harness {
+    /// Live mode against a fake upstream that expects [`FAKE_KEY`].
+    pub async fn live() -> Self {
+        Self::live_with(|config| config).await
+    }
+
+    pub async fn live_with(change: impl FnOnce(Config) -> Config) -> Self {
+        let fake = FakeUpstream::start_with(Options {
+            expected_key: Some(FAKE_KEY.to_owned()),
+            ..Options::default()
+        })
+        .await
+        .unwrap();
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = change(live_config(&fake, data_dir.path()));
+        Self::start(Some(fake), config, data_dir).await
+    }
+
+    /// Demo mode (no key), local moderation.
+    pub async fn demo_with(change: impl FnOnce(Config) -> Config) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = change(Config {
+            data_dir: data_dir.path().to_path_buf(),
+            rate_limit_per_minute: 0,
+            demo_delay: Duration::ZERO,
+            ..Config::default()
+        });
+        Self::start(None, config, data_dir).await
+    }
+
+    pub async fn start(
+        fake: Option<FakeUpstream>,
+        config: Config,
+        data_dir: tempfile::TempDir,
+    ) -> Self {
+        let state = AppState::new(config).unwrap();
+        let addr = ashley_proxy::spawn_local(state.clone()).await.unwrap();
+        Self {
+            fake,
+            state,
+            addr,
+            client: reqwest::Client::new(),
+            data_dir,
+        }
+    }
+
+    pub fn fake(&self) -> &FakeUpstream {
+        self.fake
+            .as_ref()
+            .expect("this harness has a fake upstream")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn new_session(&self) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/sessions"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["session_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a message and reads the whole event stream.
+    pub async fn send(&self, session: &str, persona: &str, message: &str) -> Vec<ChatEvent> {
+        let response = self
+            .post_json(
+                &format!("/api/sessions/{session}/messages"),
+                &serde_json::json!({"persona": persona, "message": message}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        parse_events(&response.text().await.unwrap())
+    }
+
+    pub async fn history(&self, session: &str) -> ashley_proxy::api::History {
+        let response = self.get(&format!("/api/sessions/{session}")).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+}
+
+/// Parses `event: name` / `data: json` blocks into events, checking the name matches the type.
+pub fn parse_events(text: &str) -> Vec<ChatEvent> {
+    let mut events = Vec::new();
+    for block in text.split("\n\n") {
+        let mut name = None;
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(value) = line.strip_prefix("event: ") {
+                name = Some(value.to_owned());
+            } else if let Some(value) = line.strip_prefix("data: ") {
+                data.push_str(value);
+            }
+        }
+        if data.is_empty() {
+            continue;
+        }
+        let event: ChatEvent = serde_json::from_str(&data).unwrap();
+        assert_eq!(name.as_deref(), Some(event.name()));
+        events.push(event);
+    }
+    events
+}
+
+/// The `data:` payloads of an OpenAI-style stream.
+pub fn data_lines(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter_map(|block| block.lines().find_map(|line| line.strip_prefix("data: ")))
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn reply_text(events: &[ChatEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            ChatEvent::Delta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Polls `check` until it returns `Some` or the deadline passes.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

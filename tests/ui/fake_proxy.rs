@@ -1,0 +1,451 @@
+//! An in-test proxy on loopback that speaks `ashley_proxy::api`, with scripted replies.
+//!
+//! The message text picks the behaviour: containing `REFUSE` gets a moderation refusal,
+//! `FAIL` an HTTP 502 provider error, `HOLD` streams one delta and then waits until the test
+//! calls [`FakeProxy::release`]; anything else streams a markdown reply in small pieces.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use ashley_proxy::api::{
+    ChatEvent, ErrorBody, ErrorResponse, History, HistoryMessage, PersonaInfo, PersonaList,
+    Regenerate, ReplyStats, Role, SendMessage, SessionCreated, Status,
+};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
+use axum::{Json, Router};
+use tokio::sync::{Notify, mpsc};
+
+/// The markdown every normal reply streams: heading, list, table, inline and block code.
+pub const REPLY_MARKDOWN: &str = "## Plan 🚀\n\n- first **bold** item\n- second with `inline code`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```rust\nfn main() { println!(\"hi\"); }\n```\n\nSee [the docs](https://example.com).";
+
+#[derive(Default)]
+struct Shared {
+    sessions: HashMap<String, Vec<HistoryMessage>>,
+    next_id: i64,
+    /// Every (persona, message) the proxy was asked to answer, in order.
+    requests: Vec<(String, String)>,
+}
+
+#[derive(Clone)]
+struct FakeState {
+    shared: Arc<Mutex<Shared>>,
+    release: Arc<Notify>,
+}
+
+pub struct FakeProxy {
+    pub url: String,
+    state: FakeState,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl FakeProxy {
+    pub fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let state = FakeState {
+            shared: Arc::default(),
+            release: Arc::new(Notify::new()),
+        };
+        let router = Router::new()
+            .route("/api/personas", get(personas))
+            .route("/api/status", get(status))
+            .route("/api/sessions", post(create_session))
+            .route("/api/sessions/{id}", get(history).delete(delete_session))
+            .route("/api/sessions/{id}/messages", post(send_message))
+            .route("/api/sessions/{id}/regenerate", post(regenerate))
+            .with_state(state.clone());
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        runtime.spawn(async move { axum::serve(listener, router).await });
+        Self {
+            url,
+            state,
+            _runtime: runtime,
+        }
+    }
+
+    /// Lets a held (`HOLD`) reply finish.
+    pub fn release(&self) {
+        self.state.release.notify_waiters();
+    }
+
+    /// Stores a session with these messages and returns its id (benchmarks preload history).
+    pub fn preload_session(&self, messages: Vec<HistoryMessage>) -> String {
+        self.preload_session_named("preloaded", messages)
+    }
+
+    /// Like [`Self::preload_session`]; a `prefix` containing `slow` delays its history by 300 ms.
+    pub fn preload_session_named(&self, prefix: &str, messages: Vec<HistoryMessage>) -> String {
+        let mut shared = self.state.shared.lock().unwrap();
+        shared.next_id += 1;
+        let session_id = format!("{prefix}-{}", shared.next_id);
+        shared.sessions.insert(session_id.clone(), messages);
+        session_id
+    }
+
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.state.shared.lock().unwrap().requests.clone()
+    }
+
+    pub fn history(&self, session_id: &str) -> Option<Vec<HistoryMessage>> {
+        self.state
+            .shared
+            .lock()
+            .unwrap()
+            .sessions
+            .get(session_id)
+            .cloned()
+    }
+}
+
+async fn personas() -> Json<PersonaList> {
+    let persona = |id: &str, name: &str, description: &str| PersonaInfo {
+        id: id.into(),
+        name: name.into(),
+        description: description.into(),
+        temperature: 0.7,
+        max_tokens: 1000,
+    };
+    Json(PersonaList {
+        personas: vec![
+            persona("ashley", "Ashley", "Friendly, balanced help for anything."),
+            persona(
+                "technical",
+                "Technical Expert",
+                "Precise answers about code and systems.",
+            ),
+            persona(
+                "creative",
+                "Creative Writer",
+                "Stories, ideas and playful language.",
+            ),
+        ],
+        default: "ashley".into(),
+    })
+}
+
+async fn status() -> Json<Status> {
+    Json(Status {
+        version: "0.1.0".into(),
+        uptime_secs: 3725,
+        requests: 42,
+        errors: 1,
+        error_rate: 1.0 / 42.0,
+        health: ashley_proxy::api::Health::Healthy,
+        mode: ashley_proxy::api::Mode::Demo,
+        upstream_configured: false,
+        upstream_reachable: None,
+        upstream_base_url: String::new(),
+        model: "demo".into(),
+        moderation: "local word list".into(),
+        store: Default::default(),
+        rate_limit_per_minute: 60,
+        recent_latencies_ms: vec![420, 380, 910, 300, 650, 510],
+    })
+}
+
+async fn create_session(State(state): State<FakeState>) -> impl IntoResponse {
+    let mut shared = state.shared.lock().unwrap();
+    shared.next_id += 1;
+    let session_id = format!("session-{}", shared.next_id);
+    shared.sessions.insert(session_id.clone(), Vec::new());
+    (StatusCode::CREATED, Json(SessionCreated { session_id }))
+}
+
+fn not_found() -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "No such session.",
+        "not_found_error",
+        "session_not_found",
+    )
+}
+
+fn error_response(status: StatusCode, message: &str, kind: &str, code: &str) -> Response {
+    let body = ErrorResponse {
+        error: ErrorBody {
+            message: message.into(),
+            kind: kind.into(),
+            param: None,
+            code: Some(code.into()),
+            retry_after_secs: None,
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn history(State(state): State<FakeState>, Path(id): Path<String>) -> Response {
+    if id.contains("slow") {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let shared = state.shared.lock().unwrap();
+    match shared.sessions.get(&id) {
+        Some(messages) => Json(History {
+            session_id: id,
+            messages: messages.clone(),
+        })
+        .into_response(),
+        None => not_found(),
+    }
+}
+
+async fn delete_session(State(state): State<FakeState>, Path(id): Path<String>) -> StatusCode {
+    state.shared.lock().unwrap().sessions.remove(&id);
+    StatusCode::NO_CONTENT
+}
+
+fn stored(shared: &mut Shared, role: Role, content: &str, persona: &str) -> HistoryMessage {
+    shared.next_id += 1;
+    HistoryMessage {
+        id: shared.next_id,
+        role,
+        content: content.into(),
+        persona: persona.into(),
+        created_at_ms: 0,
+        stats: None,
+        partial: false,
+    }
+}
+
+async fn send_message(
+    State(state): State<FakeState>,
+    Path(id): Path<String>,
+    Json(body): Json<SendMessage>,
+) -> Response {
+    {
+        let mut shared = state.shared.lock().unwrap();
+        if !shared.sessions.contains_key(&id) {
+            return not_found();
+        }
+        shared
+            .requests
+            .push((body.persona.clone(), body.message.clone()));
+        if body.message.contains("FAIL") {
+            return error_response(
+                StatusCode::BAD_GATEWAY,
+                "The model provider did not answer.",
+                "api_error",
+                "upstream_unavailable",
+            );
+        }
+        if body.message.contains("REFUSE") {
+            let refused = ChatEvent::Refused {
+                message: "I cannot process that message: it was flagged for violence.".into(),
+                categories: vec!["violence".into()],
+            };
+            return sse(vec![refused], None, state.clone(), id, body.persona);
+        }
+        let user = stored(&mut shared, Role::User, &body.message, &body.persona);
+        if let Some(messages) = shared.sessions.get_mut(&id) {
+            messages.push(user);
+        }
+    }
+    let hold = body.message.contains("HOLD");
+    if body.message.contains("LONG") {
+        return long_reply_stream(state, id, body.persona);
+    }
+    reply_stream(state, id, body.persona, hold)
+}
+
+async fn regenerate(
+    State(state): State<FakeState>,
+    Path(id): Path<String>,
+    Json(body): Json<Regenerate>,
+) -> Response {
+    {
+        let mut shared = state.shared.lock().unwrap();
+        let Some(messages) = shared.sessions.get_mut(&id) else {
+            return not_found();
+        };
+        if messages.last().is_some_and(|m| m.role == Role::Assistant) {
+            messages.pop();
+        }
+        let last_user = messages
+            .last()
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
+        shared.requests.push((body.persona.clone(), last_user));
+    }
+    reply_stream(state, id, body.persona, false)
+}
+
+fn reply_stream(state: FakeState, session_id: String, persona: String, hold: bool) -> Response {
+    let started = ChatEvent::Started {
+        user_message_id: None,
+        persona: persona.clone(),
+        model: "fake-model".into(),
+        demo: true,
+    };
+    let mut events = vec![started];
+    // Pieces that split words and markdown syntax, as a real model's deltas do.
+    let pieces: Vec<String> = REPLY_MARKDOWN
+        .chars()
+        .collect::<Vec<_>>()
+        .chunks(9)
+        .map(|c| c.iter().collect())
+        .collect();
+    let (first, rest) = pieces.split_first().unwrap();
+    events.push(ChatEvent::Delta {
+        text: first.clone(),
+    });
+    let rest: Vec<ChatEvent> = rest
+        .iter()
+        .map(|text| ChatEvent::Delta { text: text.clone() })
+        .collect();
+    let hold_then = hold.then_some(rest.clone());
+    if !hold {
+        events.extend(rest);
+    }
+    sse(events, hold_then, state, session_id, persona)
+}
+
+/// A long reply at a steady pace (a delta every 10 ms for about 4 s), for the benchmark.
+fn long_reply_stream(state: FakeState, session_id: String, persona: String) -> Response {
+    let mut events = vec![ChatEvent::Started {
+        user_message_id: None,
+        persona: persona.clone(),
+        model: "fake-model".into(),
+        demo: true,
+    }];
+    for index in 0..400 {
+        let text = match index % 40 {
+            0 => "\n\n### Step\n\n".to_owned(),
+            10 => "\n\n```rust\nlet x = 1;\n".to_owned(),
+            14 => "```\n\n".to_owned(),
+            _ => format!("word{index} `code` **bold** "),
+        };
+        events.push(ChatEvent::Delta { text });
+    }
+    sse_paced(
+        events,
+        state,
+        session_id,
+        persona,
+        std::time::Duration::from_millis(10),
+    )
+}
+
+/// Streams `events`, then (when holding) waits for `release` before the rest, then `done`.
+fn sse(
+    events: Vec<ChatEvent>,
+    after_release: Option<Vec<ChatEvent>>,
+    state: FakeState,
+    session_id: String,
+    persona: String,
+) -> Response {
+    sse_with(
+        events,
+        after_release,
+        state,
+        session_id,
+        persona,
+        std::time::Duration::from_millis(2),
+    )
+}
+
+/// Sends one event in SSE framing (CRLF line ends); false once the client has gone.
+async fn emit(sender: &mpsc::Sender<String>, event: &ChatEvent, text: &mut String) -> bool {
+    if let ChatEvent::Delta { text: piece } = event {
+        text.push_str(piece);
+    }
+    let data = serde_json::to_string(event).unwrap();
+    sender
+        .send(format!("event: {}\r\ndata: {data}\r\n\r\n", event.name()))
+        .await
+        .is_ok()
+}
+
+fn sse_paced(
+    events: Vec<ChatEvent>,
+    state: FakeState,
+    session_id: String,
+    persona: String,
+    pace: std::time::Duration,
+) -> Response {
+    sse_with(events, None, state, session_id, persona, pace)
+}
+
+fn sse_with(
+    events: Vec<ChatEvent>,
+    after_release: Option<Vec<ChatEvent>>,
+    state: FakeState,
+    session_id: String,
+    persona: String,
+    pace: std::time::Duration,
+) -> Response {
+    let (sender, mut receiver) = mpsc::channel::<String>(64);
+    tokio::spawn(async move {
+        let mut text = String::new();
+        let is_refusal = events
+            .iter()
+            .any(|e| matches!(e, ChatEvent::Refused { .. }));
+        for event in &events {
+            if !emit(&sender, event, &mut text).await {
+                return;
+            }
+            tokio::time::sleep(pace).await;
+        }
+        if is_refusal {
+            return;
+        }
+        if let Some(rest) = after_release {
+            state.release.notified().await;
+            for event in &rest {
+                if !emit(&sender, event, &mut text).await {
+                    return;
+                }
+            }
+        }
+        let reply_id = {
+            let mut shared = state.shared.lock().unwrap();
+            let mut reply = stored(&mut shared, Role::Assistant, &text, &persona);
+            let stats = ReplyStats {
+                model: "fake-model".into(),
+                completion_tokens: Some(42),
+                ttft_ms: Some(12),
+                total_ms: 80,
+                ..ReplyStats::default()
+            };
+            reply.stats = Some(stats);
+            let reply_id = reply.id;
+            if let Some(messages) = shared.sessions.get_mut(&session_id) {
+                messages.push(reply);
+            }
+            reply_id
+        };
+        let done = ChatEvent::Done {
+            reply_id,
+            stats: ReplyStats {
+                model: "fake-model".into(),
+                completion_tokens: Some(42),
+                ttft_ms: Some(12),
+                total_ms: 80,
+                ..ReplyStats::default()
+            },
+        };
+        let _ = emit(&sender, &done, &mut text).await;
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        receiver
+            .poll_recv(cx)
+            .map(|next| next.map(Ok::<_, Infallible>))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}

@@ -1,0 +1,425 @@
+//! The app driven through its real UI (egui_kittest) against a proxy on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod fake_proxy;
+mod real_proxy;
+mod snapshots;
+
+use std::time::{Duration, Instant};
+
+use ashley::AshleyApp;
+use ashley::conversation::MessageKind;
+use ashley::state::PersistedState;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use fake_proxy::FakeProxy;
+
+pub type AppHarness = Harness<'static, Option<AshleyApp>>;
+
+/// A harness running the app against `server`, starting from `persisted` (a "reload" when
+/// given the state an earlier instance left).
+pub fn app_harness(server: &str, persisted: PersistedState, size: egui::Vec2) -> AppHarness {
+    let server = server.to_owned();
+    Harness::builder().with_size(size).build_ui_state(
+        move |ui, app: &mut Option<AshleyApp>| {
+            let app = app.get_or_insert_with(|| {
+                AshleyApp::with_state(ui.ctx(), server.clone(), persisted.clone())
+            });
+            app.logic_tick(ui.ctx());
+            app.show(ui);
+        },
+        None,
+    )
+}
+
+pub fn app(harness: &AppHarness) -> &AshleyApp {
+    harness
+        .state()
+        .as_ref()
+        .expect("the first step creates the app")
+}
+
+/// Steps frames until `done` holds; fails with `what` after a generous deadline.
+pub fn step_until(harness: &mut AppHarness, what: &str, done: impl Fn(&AshleyApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        harness.step();
+        if harness.state().as_ref().is_some_and(&done) {
+            // One more frame so the UI shows what the state now holds.
+            harness.step();
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn connected(app: &AshleyApp) -> bool {
+    app.session_id().is_some() && !app.is_sending()
+}
+
+fn type_and_press_enter(harness: &mut AppHarness, text: &str) {
+    harness.get_by_role(Role::MultilineTextInput).focus();
+    harness.step();
+    harness
+        .get_by_role(Role::MultilineTextInput)
+        .type_text(text);
+    harness.step();
+    harness.key_press(egui::Key::Enter);
+    harness.step();
+}
+
+fn last_message(app: &AshleyApp) -> &ashley::conversation::ChatMessage {
+    app.conversation().messages().last().unwrap()
+}
+
+const WIDE: egui::Vec2 = egui::vec2(1100.0, 760.0);
+
+#[test]
+fn pick_a_persona_send_and_see_the_streamed_markdown_reply() {
+    let proxy = FakeProxy::start();
+    let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
+    step_until(&mut harness, "the session and personas", |app| {
+        connected(app)
+    });
+    step_until(
+        &mut harness,
+        "persona descriptions",
+        AshleyApp::personas_loaded,
+    );
+    harness.get_by_label("Technical Expert").click();
+    harness.run_steps(2);
+    assert_eq!(app(&harness).persisted().persona, "technical");
+    harness.get_by_label("Precise answers about code and systems.");
+
+    // Send is disabled while the composer is empty.
+    assert!(
+        harness
+            .get_by_label("▶ Send")
+            .accesskit_node()
+            .is_disabled()
+    );
+    type_and_press_enter(&mut harness, "Plan my week");
+    assert_eq!(
+        app(&harness).composer_text(),
+        "",
+        "the accepted text leaves the composer"
+    );
+    step_until(&mut harness, "the finished reply", |app| {
+        !app.is_sending() && last_message(app).kind == MessageKind::Reply
+    });
+    let reply = last_message(app(&harness));
+    assert_eq!(reply.content, fake_proxy::REPLY_MARKDOWN);
+    assert!(!reply.partial);
+    assert_eq!(
+        proxy.requests(),
+        vec![("technical".into(), "Plan my week".into())]
+    );
+    // Markdown is rendered: the heading without `##`, the code block, the link.
+    harness.get_by_label("Plan 🚀");
+    harness.get_by_label("🗐"); // the code block's copy button
+    assert_eq!(
+        harness.get_by_label("the docs").accesskit_node().role(),
+        Role::Link
+    );
+    harness.get_by_label_contains("fake-model · 42 tokens · TTFT 12 ms");
+    harness.get_by_label("🔄 Regenerate");
+}
+
+#[test]
+fn shift_enter_breaks_the_line_and_enter_sends() {
+    let proxy = FakeProxy::start();
+    let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
+    step_until(&mut harness, "a session", connected);
+    harness.get_by_role(Role::MultilineTextInput).focus();
+    harness.step();
+    harness
+        .get_by_role(Role::MultilineTextInput)
+        .type_text("line one");
+    harness.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::Enter);
+    harness
+        .get_by_role(Role::MultilineTextInput)
+        .type_text("line two");
+    harness.step();
+    assert_eq!(app(&harness).composer_text(), "line one\nline two");
+    harness.key_press(egui::Key::Enter);
+    harness.step();
+    step_until(&mut harness, "the reply", |app| !app.is_sending());
+    assert_eq!(proxy.requests()[0].1, "line one\nline two");
+}
+
+#[test]
+fn stop_keeps_the_partial_reply_then_regenerate_replaces_it() {
+    let proxy = FakeProxy::start();
+    let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
+    step_until(&mut harness, "a session", connected);
+    type_and_press_enter(&mut harness, "HOLD please");
+    step_until(&mut harness, "the first piece", |app| {
+        last_message(app).kind == MessageKind::Reply && !last_message(app).content.is_empty()
+    });
+    harness.get_by_label("⏹ Stop").click();
+    harness.step();
+    let app_now = app(&harness);
+    assert!(!app_now.is_sending());
+    let partial = last_message(app_now);
+    assert!(partial.partial);
+    let first_piece: String = fake_proxy::REPLY_MARKDOWN.chars().take(9).collect();
+    assert_eq!(partial.content, first_piece);
+    harness.step();
+    harness.get_by_label_contains("stopped, partial reply");
+    // Later deltas of the stopped stream change nothing.
+    proxy.release();
+    std::thread::sleep(Duration::from_millis(50));
+    harness.step();
+    assert_eq!(last_message(app(&harness)).content, first_piece);
+
+    harness.get_by_label("🔄 Regenerate").click();
+    harness.step();
+    step_until(&mut harness, "the regenerated reply", |app| {
+        !app.is_sending() && !last_message(app).partial
+    });
+    let app_now = app(&harness);
+    assert_eq!(
+        app_now.conversation().len(),
+        2,
+        "the partial reply was replaced"
+    );
+    assert_eq!(last_message(app_now).content, fake_proxy::REPLY_MARKDOWN);
+}
+
+#[test]
+fn clear_starts_a_new_session_and_reload_restores_history() {
+    let proxy = FakeProxy::start();
+    let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
+    step_until(&mut harness, "a session", connected);
+    type_and_press_enter(&mut harness, "Remember me");
+    step_until(&mut harness, "the reply", |app| {
+        !app.is_sending() && app.conversation().len() == 2
+    });
+    let saved = app(&harness).persisted().clone();
+
+    // A new app instance with the same storage: the conversation comes back from the proxy.
+    let mut reloaded = app_harness(&proxy.url, saved.clone(), WIDE);
+    step_until(&mut reloaded, "the restored history", |app| {
+        app.conversation().len() == 2
+    });
+    assert_eq!(app(&reloaded).session_id(), saved.session_id.as_deref());
+    reloaded.get_by_label("Remember me");
+
+    reloaded.get_by_label("🗑 Clear conversation").click();
+    reloaded.step();
+    step_until(&mut reloaded, "a new session", |app| {
+        app.session_id().is_some() && app.session_id() != saved.session_id.as_deref()
+    });
+    assert!(app(&reloaded).conversation().is_empty());
+    assert_eq!(
+        proxy.history(saved.session_id.as_deref().unwrap()),
+        None,
+        "old one deleted"
+    );
+}
+
+#[test]
+fn an_unknown_stored_session_is_replaced_silently() {
+    let proxy = FakeProxy::start();
+    let stale = PersistedState {
+        session_id: Some("gone".into()),
+        ..PersistedState::default()
+    };
+    let mut harness = app_harness(&proxy.url, stale, WIDE);
+    step_until(&mut harness, "a fresh session", |app| {
+        app.session_id().is_some_and(|id| id != "gone")
+    });
+    assert!(app(&harness).conversation().is_empty(), "no error notice");
+}
+
+#[test]
+fn a_refused_message_shows_the_reason_and_gives_the_text_back() {
+    let proxy = FakeProxy::start();
+    let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
+    step_until(&mut harness, "a session", connected);
+    type_and_press_enter(&mut harness, "REFUSE this");
+    step_until(&mut harness, "the refusal", |app| !app.is_sending());
+    let app_now = app(&harness);
+    assert_eq!(last_message(app_now).kind, MessageKind::Refusal);
+    assert_eq!(
+        app_now.composer_text(),
+        "REFUSE this",
+        "the composer keeps unsent text"
+    );
+    harness.get_by_label("🛡 Message refused");
+    harness.get_by_label_contains("flagged for violence");
+}
+
+#[test]
+fn a_failed_send_explains_and_retry_sends_again() {
+    let proxy = FakeProxy::start();
+    let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
+    step_until(&mut harness, "a session", connected);
+    type_and_press_enter(&mut harness, "FAIL now");
+    step_until(&mut harness, "the failure", |app| !app.is_sending());
+    assert_eq!(
+        last_message(app(&harness)).kind,
+        MessageKind::ProviderFailed
+    );
+    assert_eq!(app(&harness).composer_text(), "FAIL now");
+    harness.get_by_label("⚠ The AI provider failed");
+    harness.get_by_label_contains("did not answer");
+    harness.get_by_label("🔁 Retry").click();
+    harness.step();
+    step_until(&mut harness, "the second failure", |app| !app.is_sending());
+    assert_eq!(proxy.requests().len(), 2);
+    let rows = app(&harness).conversation().len();
+    assert_eq!(
+        rows, 2,
+        "retry replaced the failed attempt instead of piling up rows"
+    );
+}
+
+#[test]
+fn an_unreachable_proxy_says_what_to_do() {
+    // Bind a port, then free it: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut harness = app_harness(&url, PersistedState::default(), WIDE);
+    step_until(&mut harness, "the notice", |app| {
+        app.conversation()
+            .messages()
+            .iter()
+            .any(|m| m.kind == MessageKind::Unreachable)
+    });
+    harness.get_by_label("🔌 Proxy unreachable");
+    harness.get_by_label("🔁 Retry");
+    harness.get_by_role(Role::MultilineTextInput).focus();
+    harness.step();
+    harness
+        .get_by_role(Role::MultilineTextInput)
+        .type_text("kept");
+    harness.step();
+    harness.key_press(egui::Key::Enter);
+    step_until(&mut harness, "the failed send", |app| !app.is_sending());
+    assert_eq!(app(&harness).composer_text(), "kept");
+}
+
+#[test]
+fn the_theme_switches_and_is_remembered() {
+    let proxy = FakeProxy::start();
+    let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
+    harness.step();
+    harness.get_by_label("☀ Light").click();
+    harness.run_steps(2);
+    let saved = app(&harness).persisted().clone();
+    assert_eq!(saved.theme, ashley::state::ThemeChoice::Light);
+    let mut reloaded = app_harness(&proxy.url, saved, WIDE);
+    reloaded.step();
+    reloaded.step();
+    reloaded.get_by_label("🌙 Dark");
+    assert_eq!(reloaded.ctx.theme(), egui::Theme::Light);
+}
+
+#[test]
+fn a_narrow_window_folds_the_sidebar_behind_a_button() {
+    let proxy = FakeProxy::start();
+    let mut harness = app_harness(
+        &proxy.url,
+        PersistedState::default(),
+        egui::vec2(390.0, 760.0),
+    );
+    step_until(&mut harness, "a session", connected);
+    assert!(harness.query_by_label("System Status").is_none());
+    harness.get_by_label("☰ Info").click();
+    harness.run_steps(2);
+    harness.get_by_label("System Status");
+    harness.get_by_label("⬅ Back to the chat").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("System Status").is_none());
+}
+
+#[test]
+fn the_status_panel_shows_the_proxy_figures() {
+    let proxy = FakeProxy::start();
+    let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
+    step_until(&mut harness, "a session", connected);
+    step_until(&mut harness, "status", AshleyApp::status_loaded);
+    harness.get_by_label_contains("Healthy");
+    harness.get_by_label("1 h 2 min");
+    harness.get_by_label("local word list");
+    harness.get_by_label("🔄 Refresh").click();
+    harness.step();
+}
+
+#[test]
+fn ten_thousand_messages_lay_out_only_the_visible_rows() {
+    let proxy = FakeProxy::start();
+    let messages = (0..10_000)
+        .map(|index| ashley_proxy::api::HistoryMessage {
+            id: index,
+            role: if index % 2 == 0 {
+                ashley_proxy::api::Role::User
+            } else {
+                ashley_proxy::api::Role::Assistant
+            },
+            content: format!("message number {index}\n\n- a list item\n- `code`"),
+            persona: "ashley".into(),
+            created_at_ms: 0,
+            stats: None,
+            partial: false,
+        })
+        .collect();
+    let session_id = proxy.preload_session(messages);
+    let persisted = PersistedState {
+        session_id: Some(session_id),
+        ..PersistedState::default()
+    };
+    let mut harness = app_harness(&proxy.url, persisted, WIDE);
+    step_until(&mut harness, "the history", |app| {
+        app.conversation().len() == 10_000
+    });
+    harness.run_steps(3);
+    let copy_buttons = harness.query_all_by_label("📋 Copy").count();
+    assert!(
+        (1..40).contains(&copy_buttons),
+        "{copy_buttons} rows laid out, expected only the visible ones"
+    );
+    // The view starts at the newest message.
+    harness.get_by_label("message number 9999");
+}
+
+#[test]
+fn a_message_sent_while_the_history_loads_follows_the_history() {
+    let proxy = FakeProxy::start();
+    let earlier = ashley_proxy::api::HistoryMessage {
+        id: 1,
+        role: ashley_proxy::api::Role::User,
+        content: "from before".into(),
+        persona: "ashley".into(),
+        created_at_ms: 0,
+        stats: None,
+        partial: false,
+    };
+    let session_id = proxy.preload_session_named("slow", vec![earlier]);
+    let persisted = PersistedState {
+        session_id: Some(session_id),
+        ..PersistedState::default()
+    };
+    let mut harness = app_harness(&proxy.url, persisted, WIDE);
+    harness.step();
+    type_and_press_enter(&mut harness, "typed early");
+    assert!(app(&harness).is_sending(), "waiting for the history");
+    step_until(&mut harness, "the reply", |app| {
+        !app.is_sending() && app.conversation().len() == 3
+    });
+    let contents: Vec<&str> = app(&harness)
+        .conversation()
+        .messages()
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(&contents[..2], ["from before", "typed early"]);
+    assert_eq!(contents[2], fake_proxy::REPLY_MARKDOWN);
+}
