@@ -24,7 +24,11 @@ pub fn context(persona: &Persona, history: &[HistoryMessage]) -> ChatParams {
         role: "system",
         content: persona.system_prompt.clone(),
     });
-    messages.extend(history.iter().map(|message| WireMessage {
+    // A reply cut before any text arrived (crash, Stop) says nothing; partial text is kept as said.
+    let spoken = history
+        .iter()
+        .filter(|message| !(message.role == Role::Assistant && message.content.is_empty()));
+    messages.extend(spoken.map(|message| WireMessage {
         role: match message.role {
             Role::User => "user",
             Role::Assistant => "assistant",
@@ -148,6 +152,58 @@ pub struct AppReply {
     pub started: Instant,
 }
 
+/// At most this often a streaming reply's text is written to the store ...
+const SAVE_INTERVAL: Duration = Duration::from_secs(1);
+/// ... unless this much new text arrived since the last write.
+const SAVE_BYTES: usize = 8 * 1024;
+
+/// The stored row of a reply while it streams: inserted (marked partial) with the first text,
+/// updated now and then, finalised by [`finish`]; a crash leaves it partial with what was saved.
+#[derive(Default)]
+struct ReplyRow {
+    id: Option<i64>,
+    saved_at: Option<Instant>,
+    saved_len: usize,
+}
+
+impl ReplyRow {
+    async fn save_progress(&mut self, state: &AppState, job: &AppReply, reply: &str) {
+        let due = self.saved_at.is_none_or(|at| at.elapsed() >= SAVE_INTERVAL)
+            || reply.len().saturating_sub(self.saved_len) >= SAVE_BYTES;
+        if !due {
+            return;
+        }
+        let content = reply.to_owned();
+        let existing = self.id;
+        let (session_id, persona) = (job.session_id.clone(), job.persona.id.clone());
+        let saved = state
+            .store()
+            .call(move |db| match existing {
+                Some(id) => store::update_reply_text(db, id, &content).map(|()| id),
+                None => {
+                    let message = NewMessage {
+                        session_id: &session_id,
+                        role: Role::Assistant,
+                        content: &content,
+                        persona: &persona,
+                        stats: None,
+                        partial: true,
+                    };
+                    store::insert_message(db, &message, store::now_ms())
+                }
+            })
+            .await;
+        self.saved_at = Some(Instant::now());
+        match saved {
+            Ok(id) => {
+                self.id = Some(id);
+                self.saved_len = reply.len();
+            }
+            Err(err) => tracing::warn!("could not save a streaming reply's progress: {err}"),
+        }
+    }
+}
+
 /// How the forwarding loop ended.
 enum Ending {
     Complete,
@@ -192,7 +248,7 @@ pub async fn run_app_reply(state: AppState, job: AppReply, events: mpsc::Sender<
             &state,
             &job,
             &events,
-            String::new(),
+            (String::new(), None),
             None,
             None,
             Ending::ClientGone,
@@ -207,7 +263,7 @@ pub async fn run_app_reply(state: AppState, job: AppReply, events: mpsc::Sender<
                 &state,
                 &job,
                 &events,
-                String::new(),
+                (String::new(), None),
                 None,
                 None,
                 Ending::Failed(err),
@@ -217,6 +273,7 @@ pub async fn run_app_reply(state: AppState, job: AppReply, events: mpsc::Sender<
         }
     };
     let mut reply = String::new();
+    let mut row = ReplyRow::default();
     let mut ttft = None;
     let ending = loop {
         tokio::select! {
@@ -224,6 +281,7 @@ pub async fn run_app_reply(state: AppState, job: AppReply, events: mpsc::Sender<
                 Some(Ok(text)) => {
                     ttft.get_or_insert_with(|| job.started.elapsed());
                     reply.push_str(&text);
+                    row.save_progress(&state, &job, &reply).await;
                     if events.send(ChatEvent::Delta { text }).await.is_err() {
                         break Ending::ClientGone;
                     }
@@ -241,7 +299,7 @@ pub async fn run_app_reply(state: AppState, job: AppReply, events: mpsc::Sender<
         &state,
         &job,
         &events,
-        reply,
+        (reply, row.id),
         Some((model, producer.usage())),
         ttft,
         ending,
@@ -260,7 +318,7 @@ async fn finish(
     state: &AppState,
     job: &AppReply,
     events: &mpsc::Sender<ChatEvent>,
-    reply: String,
+    (reply, row_id): (String, Option<i64>),
     produced: Option<(String, Option<Usage>)>,
     ttft: Option<Duration>,
     ending: Ending,
@@ -281,7 +339,15 @@ async fn finish(
         (_, false) => Outcome::Partial,
         (_, true) => Outcome::Error,
     };
-    let stored = if complete || !reply.is_empty() {
+    let stored = if let Some(id) = row_id {
+        let (content, stats) = (reply.clone(), stats.clone());
+        let partial = !complete;
+        state
+            .store()
+            .call(move |db| store::finalise_reply(db, id, &content, &stats, partial).map(|()| id))
+            .await
+            .map(Some)
+    } else if complete || !reply.is_empty() {
         let session_id = job.session_id.clone();
         let persona = job.persona.id.clone();
         let content = reply.clone();

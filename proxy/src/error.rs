@@ -143,3 +143,18 @@ impl From<JsonRejection> for ApiError {
 #[derive(axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct AppJson<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    /// A path segment that is not valid UTF-8 (e.g. `%ff`) or does not fit: a JSON 400.
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        Self::invalid(
+            "invalid_path",
+            format!("The request path is not valid: {}", rejection.body_text()),
+        )
+    }
+}
+
+/// `Path<T>` whose rejections are [`ApiError`]s.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct AppPath<T>(pub T);

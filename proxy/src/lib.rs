@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> axum::Router {
         .nest("/api", api)
         .nest("/v1", openai)
         .fallback_service(tower::service_fn(move |request| web.clone().serve(request)))
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), routes::track))
         // Spans name the method and path only: headers (Authorization) are never recorded.

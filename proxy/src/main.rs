@@ -5,8 +5,27 @@ use std::{net::SocketAddr, process::ExitCode};
 use ashley_proxy::{AppState, Cli, Config, config::display_url, logging, serve};
 use clap::Parser as _;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Every store call runs on the blocking pool behind one connection mutex, so more blocking
+/// threads only add stacks and malloc arenas (memory) while they queue on the lock; a few
+/// spare ones keep file reads of the web bundle going beside the store.
+const MAX_BLOCKING_THREADS: usize = 8;
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("ashley-proxy: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run())
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     if let Err(err) = logging::init(&cli.log, cli.log_format, cli.log_file.as_deref()) {
         eprintln!("ashley-proxy: {err}");

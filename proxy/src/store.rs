@@ -275,6 +275,40 @@ pub fn insert_message(
     Ok(db.last_insert_rowid())
 }
 
+/// Replaces the text of a reply that is still streaming (it stays marked partial).
+pub fn update_reply_text(db: &Connection, id: i64, content: &str) -> rusqlite::Result<()> {
+    db.prepare_cached("UPDATE messages SET content = ?2 WHERE id = ?1")?
+        .execute(params![id, content])?;
+    Ok(())
+}
+
+/// Writes a streamed reply's final text and stats; `partial` stays set when it was cut short.
+pub fn finalise_reply(
+    db: &Connection,
+    id: i64,
+    content: &str,
+    stats: &ReplyStats,
+    partial: bool,
+) -> rusqlite::Result<()> {
+    db.prepare_cached(
+        "UPDATE messages SET content = ?2, model = ?3, prompt_tokens = ?4,
+         completion_tokens = ?5, total_tokens = ?6, ttft_ms = ?7, total_ms = ?8, partial = ?9
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        content,
+        stats.model.as_str(),
+        stats.prompt_tokens,
+        stats.completion_tokens,
+        stats.total_tokens,
+        stats.ttft_ms.map(to_sql_int),
+        to_sql_int(stats.total_ms),
+        partial,
+    ])?;
+    Ok(())
+}
+
 fn role_name(role: Role) -> &'static str {
     match role {
         Role::User => "user",

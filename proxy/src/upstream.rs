@@ -136,6 +136,8 @@ pub struct Upstream {
     slots: Arc<Semaphore>,
     max_slots: usize,
     metrics: Arc<Metrics>,
+    /// The configured key(s): scrubbed from every upstream failure before it is logged.
+    secrets: Arc<[String]>,
 }
 
 impl Upstream {
@@ -169,6 +171,11 @@ impl Upstream {
             slots: Arc::new(Semaphore::new(config.max_upstream_concurrency)),
             max_slots: config.max_upstream_concurrency,
             metrics,
+            secrets: config
+                .api_key
+                .iter()
+                .map(|key| key.expose().to_owned())
+                .collect(),
         })
     }
 
@@ -220,7 +227,8 @@ impl Upstream {
                 Ok(Err(err)) if err.is_timeout() => UpstreamError::Timeout,
                 Ok(Err(err)) if err.is_connect() => UpstreamError::Connect(self.host()),
                 Ok(Err(err)) => UpstreamError::Transport(failure::describe(&err)),
-            };
+            }
+            .redact(&self.secrets);
             let wait = match failure.retry_delay(attempt, self.retry_base) {
                 Some(wait) if attempt < self.retries && wait <= LONGEST_HONOURED_WAIT => wait,
                 _ => {
@@ -274,6 +282,8 @@ impl Upstream {
             bytes: response.bytes_stream().boxed(),
             decoder: SseDecoder::default(),
             pending: std::collections::VecDeque::new(),
+            failed: None,
+            secrets: self.secrets.clone(),
             idle_timeout: self.timeout,
             model: None,
             usage: None,
@@ -393,6 +403,9 @@ pub struct ReplyStream {
     bytes: BoxStream<'static, reqwest::Result<Bytes>>,
     decoder: SseDecoder,
     pending: std::collections::VecDeque<String>,
+    /// An error met while text from the same read was still queued: handed out after that text.
+    failed: Option<UpstreamError>,
+    secrets: Arc<[String]>,
     idle_timeout: Duration,
     pub model: Option<String>,
     pub usage: Option<Usage>,
@@ -414,6 +427,9 @@ impl ReplyStream {
         loop {
             if let Some(text) = self.pending.pop_front() {
                 return Some(Ok(text));
+            }
+            if let Some(err) = self.failed.take() {
+                return Some(Err(err));
             }
             if self.done {
                 return None;
@@ -438,7 +454,8 @@ impl ReplyStream {
             for data in self.decoder.push(&bytes) {
                 if let Err(err) = self.take_event(&data) {
                     self.done = true;
-                    return Some(Err(err));
+                    self.failed = Some(err.redact(&self.secrets));
+                    break;
                 }
             }
         }

@@ -52,6 +52,13 @@ impl WebBundle {
         if !matches!(*request.method(), Method::GET | Method::HEAD) {
             return Ok(routes::method_not_allowed(request).await.into_response());
         }
+        // NUL or other control characters (raw or percent-encoded) and over-long names never
+        // name a bundle file; the file server would fail on them with a 500.
+        if has_control_chars(&path) || has_overlong_segment(&path) {
+            return Ok(
+                ApiError::not_found("file_not_found", "There is no such file.").into_response(),
+            );
+        }
         let last_segment = path.rsplit('/').next().unwrap_or_default();
         let looks_like_file = last_segment.contains('.');
         let headers = request.headers().clone();
@@ -84,6 +91,37 @@ impl WebBundle {
         }
         Ok(with_cache_headers(index, "index.html"))
     }
+}
+
+/// Whether the path, percent-decoded, holds a control character (or is not UTF-8).
+fn has_control_chars(path: &str) -> bool {
+    let hex = |byte: u8| char::from(byte).to_digit(16);
+    let mut decoded = Vec::with_capacity(path.len());
+    let mut bytes = path.bytes();
+    while let Some(byte) = bytes.next() {
+        if byte != b'%' {
+            decoded.push(byte);
+            continue;
+        }
+        let mut lookahead = bytes.clone();
+        match (
+            lookahead.next().and_then(hex),
+            lookahead.next().and_then(hex),
+        ) {
+            (Some(high), Some(low)) => {
+                decoded.push(u8::try_from(high * 16 + low).unwrap_or(0));
+                bytes = lookahead;
+            }
+            _ => decoded.push(byte),
+        }
+    }
+    String::from_utf8(decoded).map_or(true, |text| text.chars().any(char::is_control))
+}
+
+/// Longer than the file system allows (255 bytes a name; paths far below PATH_MAX, which
+/// no bundle file comes near): the file server would fail on it with a 500.
+fn has_overlong_segment(path: &str) -> bool {
+    path.len() > 1024 || path.split('/').any(|segment| segment.len() > 255)
 }
 
 /// trunk names assets `name-<16 hex digits>.ext` (and `_bg.wasm` alongside).
@@ -121,5 +159,17 @@ mod tests {
         assert!(!is_hashed_asset("index.html"));
         assert!(!is_hashed_asset("favicon.ico"));
         assert!(!is_hashed_asset("my-app.js"));
+    }
+
+    #[test]
+    fn control_characters_and_broken_utf8_are_spotted() {
+        assert!(has_control_chars("/index.html%00.js"));
+        assert!(has_control_chars("/a%0Ab"));
+        assert!(has_control_chars("/%ff"));
+        assert!(!has_control_chars("/assets/app-1234abcd.js"));
+        assert!(!has_control_chars("/caf%C3%A9/100%"));
+        assert!(has_overlong_segment(&format!("/{}", "x".repeat(300))));
+        assert!(has_overlong_segment(&"/a".repeat(3000)));
+        assert!(!has_overlong_segment("/assets/app.js"));
     }
 }

@@ -4,7 +4,7 @@ use std::{convert::Infallible, time::Instant};
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderValue, StatusCode},
     response::{
         IntoResponse, Response,
@@ -20,7 +20,7 @@ use crate::{
         SessionCreated, Status,
     },
     chat::{self, AppReply},
-    error::{ApiError, AppJson},
+    error::{ApiError, AppJson, AppPath},
     moderation::Decision,
     personas::Persona,
     routes::ClientIp,
@@ -134,7 +134,7 @@ async fn create_session(
 
 async fn history(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<History>, ApiError> {
     check_session_id(&id)?;
     let key = id.clone();
@@ -152,7 +152,7 @@ async fn history(
 
 async fn clear_session(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     check_session_id(&id)?;
     let existed = state
@@ -170,7 +170,7 @@ async fn clear_session(
 async fn send_message(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(body): AppJson<SendMessage>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
@@ -202,6 +202,26 @@ async fn send_message(
             }));
         }
         Decision::Unavailable { message } => {
+            // Fail closed, but keep what the person typed: nothing reached the model.
+            let (session_id, persona_id, text) =
+                (id.clone(), persona.id.clone(), body.message.clone());
+            state
+                .store()
+                .call(move |db| {
+                    let now = store::now_ms();
+                    store::touch_session(db, &session_id, now)?;
+                    let message = NewMessage {
+                        session_id: &session_id,
+                        role: Role::User,
+                        content: &text,
+                        persona: &persona_id,
+                        stats: None,
+                        partial: false,
+                    };
+                    store::insert_message(db, &message, now)
+                })
+                .await
+                .map_err(store_failure)?;
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "api_error",
@@ -252,7 +272,7 @@ async fn send_message(
 async fn regenerate(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(body): AppJson<Regenerate>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();

@@ -7,7 +7,7 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
     response::{
         IntoResponse, Response,
@@ -25,7 +25,7 @@ use crate::{
     api::MAX_MESSAGE_CHARS,
     chat::{Producer, millis},
     demo,
-    error::{ApiError, AppJson},
+    error::{ApiError, AppJson, AppPath},
     metrics::Outcome,
     moderation::Decision,
     personas::Persona,
@@ -69,7 +69,7 @@ async fn models(State(state): State<AppState>) -> Json<ModelList> {
 
 async fn model(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<ModelObject>, ApiError> {
     let persona = find_model(&state, &id)?;
     Ok(Json(model_object(persona)))

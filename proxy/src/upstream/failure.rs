@@ -37,18 +37,42 @@ pub fn describe(err: &reqwest::Error) -> String {
     text
 }
 
-/// The `code` (or `type`) of an OpenAI error object, never its message.
+/// Whether an upstream code looks like a real machine code (`^[a-z0-9_]{1,40}$`): anything
+/// else (a hostile upstream echoing the key, free text) is never logged or returned.
+fn is_known_code_shape(code: &str) -> bool {
+    (1..=40).contains(&code.len())
+        && code
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
+}
+
+/// The `code` (or `type`) of an OpenAI error object, never its message; `None` unless it has
+/// the shape of a machine code.
 pub fn error_code(error: &serde_json::Value) -> Option<String> {
     error
         .get("code")
         .and_then(serde_json::Value::as_str)
-        .or_else(|| error.get("type").and_then(serde_json::Value::as_str))
-        .map(|code| {
-            code.chars()
-                .filter(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
-                .take(64)
-                .collect()
+        .filter(|code| is_known_code_shape(code))
+        .or_else(|| {
+            error
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .filter(|code| is_known_code_shape(code))
         })
+        .map(str::to_owned)
+}
+
+/// Replaces every occurrence of a secret in `text`; a text that is itself a piece of a secret
+/// (at least 8 characters of it) is dropped whole.
+fn scrub_text(text: &str, secrets: &[String]) -> String {
+    let mut scrubbed = text.to_owned();
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        if scrubbed.len() >= 8 && secret.contains(scrubbed.as_str()) {
+            return "[redacted]".to_owned();
+        }
+        scrubbed = scrubbed.replace(secret.as_str(), "[redacted]");
+    }
+    scrubbed
 }
 
 fn retry_after(response: &Response) -> Option<Duration> {
@@ -66,6 +90,32 @@ fn retry_after(response: &Response) -> Option<Duration> {
 }
 
 impl UpstreamError {
+    /// The same failure with every trace of `secrets` (the configured keys) removed from what
+    /// the upstream sent or what describes it: these texts reach logs and error bodies.
+    #[must_use]
+    pub fn redact(self, secrets: &[String]) -> Self {
+        let scrub_code = |code: Option<String>| {
+            code.map(|code| scrub_text(&code, secrets))
+                .filter(|code| is_known_code_shape(code))
+        };
+        match self {
+            Self::Status {
+                status,
+                code,
+                retry_after,
+            } => Self::Status {
+                status,
+                code: scrub_code(code),
+                retry_after,
+            },
+            Self::InStream(code) => Self::InStream(scrub_code(code)),
+            Self::Connect(text) => Self::Connect(scrub_text(&text, secrets)),
+            Self::Transport(text) => Self::Transport(scrub_text(&text, secrets)),
+            Self::Protocol(text) => Self::Protocol(scrub_text(&text, secrets)),
+            other @ (Self::Timeout | Self::Disconnected | Self::ShuttingDown) => other,
+        }
+    }
+
     pub async fn from_response(response: Response) -> Self {
         let status = response.status().as_u16();
         let retry_after = retry_after(&response);
