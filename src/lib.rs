@@ -7,6 +7,7 @@ mod session;
 pub mod state;
 pub mod theme;
 pub mod ui;
+pub mod web_fonts;
 pub mod web_test_handle;
 
 pub use app::{AshleyApp, NARROW_WIDTH};

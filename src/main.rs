@@ -46,7 +46,11 @@ fn main() {
             .start(
                 canvas,
                 eframe::WebOptions::default(),
-                Box::new(move |cc| Ok(Box::new(ashley::AshleyApp::new(cc, server)))),
+                Box::new(move |cc| {
+                    // Most fonts are not in the wasm (see web_fonts): fetched now, to arrive early.
+                    ashley::web_fonts::install(&cc.egui_ctx, &server);
+                    Ok(Box::new(ashley::AshleyApp::new(cc, server)))
+                }),
             )
             .await;
         if let Some(loading) = document.get_element_by_id("loading_text") {
