@@ -247,6 +247,26 @@ pub fn expire_idle_sessions(db: &Connection, cutoff_ms: i64) -> rusqlite::Result
     )
 }
 
+/// Stores what a person sent and marks their session active; returns the message id.
+pub fn insert_user_message(
+    db: &Connection,
+    session_id: &str,
+    persona: &str,
+    content: &str,
+) -> rusqlite::Result<i64> {
+    let now = now_ms();
+    touch_session(db, session_id, now)?;
+    let message = NewMessage {
+        session_id,
+        role: Role::User,
+        content,
+        persona,
+        stats: None,
+        partial: false,
+    };
+    insert_message(db, &message, now)
+}
+
 pub fn insert_message(
     db: &Connection,
     message: &NewMessage<'_>,

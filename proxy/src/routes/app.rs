@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     api::{
-        ChatEvent, History, MAX_MESSAGE_CHARS, PersonaList, Regenerate, Role, SendMessage,
+        ChatEvent, History, MAX_MESSAGE_CHARS, PersonaList, Regenerate, SendMessage,
         SessionCreated, Status,
     },
     chat::{self, AppReply},
@@ -25,7 +25,7 @@ use crate::{
     personas::Persona,
     routes::ClientIp,
     state::AppState,
-    store::{self, NewMessage, UsageRecord},
+    store::{self, UsageRecord},
 };
 
 /// Bytes of randomness in a session id: 160 bits, written as 40 hex digits.
@@ -207,19 +207,7 @@ async fn send_message(
                 (id.clone(), persona.id.clone(), body.message.clone());
             state
                 .store()
-                .call(move |db| {
-                    let now = store::now_ms();
-                    store::touch_session(db, &session_id, now)?;
-                    let message = NewMessage {
-                        session_id: &session_id,
-                        role: Role::User,
-                        content: &text,
-                        persona: &persona_id,
-                        stats: None,
-                        partial: false,
-                    };
-                    store::insert_message(db, &message, now)
-                })
+                .call(move |db| store::insert_user_message(db, &session_id, &persona_id, &text))
                 .await
                 .map_err(store_failure)?;
             return Err(ApiError::new(
@@ -236,17 +224,7 @@ async fn send_message(
     let (user_message_id, recent) = state
         .store()
         .call(move |db| {
-            let now = store::now_ms();
-            store::touch_session(db, &session_id, now)?;
-            let message = NewMessage {
-                session_id: &session_id,
-                role: Role::User,
-                content: &text,
-                persona: &persona_id,
-                stats: None,
-                partial: false,
-            };
-            let message_id = store::insert_message(db, &message, now)?;
+            let message_id = store::insert_user_message(db, &session_id, &persona_id, &text)?;
             Ok((
                 message_id,
                 store::recent_messages(db, &session_id, history_len)?,
