@@ -23,7 +23,7 @@ use ashley_fake_upstream::{FakeUpstream, Options};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
-const KEY: &str = "sk-bench-not-a-real-key";
+const KEY: &str = "bench-only-fake-key-not-a-secret";
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
