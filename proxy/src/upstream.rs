@@ -293,6 +293,29 @@ impl Upstream {
         })
     }
 
+    /// POSTs a JSON body (with retries, see `send`) and parses the whole JSON answer;
+    /// `what` names the body in protocol errors.
+    async fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: Url,
+        body: Vec<u8>,
+        what: &str,
+    ) -> Result<T, UpstreamError> {
+        let response = self
+            .send(|| {
+                self.post(url.clone())
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        let bytes = tokio::time::timeout(self.timeout, response.bytes())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(|err| UpstreamError::Transport(failure::describe(&err)))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|err| UpstreamError::Protocol(format!("{what}: {err}")))
+    }
+
     /// A whole completion in one response.
     pub async fn complete_chat(&self, params: &ChatParams) -> Result<Completion, UpstreamError> {
         let _permit = self.slot().await?;
@@ -305,20 +328,9 @@ impl Upstream {
             stream_options: None,
         })
         .map_err(|err| UpstreamError::Transport(err.to_string()))?;
-        let url = self.url("chat/completions");
-        let response = self
-            .send(|| {
-                self.post(url.clone())
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-            })
+        let parsed: CompletionBody = self
+            .post_json(self.url("chat/completions"), body, "completion body")
             .await?;
-        let bytes = tokio::time::timeout(self.timeout, response.bytes())
-            .await
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|err| UpstreamError::Transport(failure::describe(&err)))?;
-        let parsed: CompletionBody = serde_json::from_slice(&bytes)
-            .map_err(|err| UpstreamError::Protocol(format!("completion body: {err}")))?;
         let choice = parsed.choices.into_iter().next();
         let finish_reason = choice
             .as_ref()
@@ -350,19 +362,7 @@ impl Upstream {
         let url = base.join("moderations").unwrap_or_else(|_| base.clone());
         let body = serde_json::to_vec(&serde_json::json!({"model": model, "input": input}))
             .map_err(|err| UpstreamError::Transport(err.to_string()))?;
-        let response = self
-            .send(|| {
-                self.post(url.clone())
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-            })
-            .await?;
-        let bytes = tokio::time::timeout(self.timeout, response.bytes())
-            .await
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|err| UpstreamError::Transport(failure::describe(&err)))?;
-        let parsed: ModerationBody = serde_json::from_slice(&bytes)
-            .map_err(|err| UpstreamError::Protocol(format!("moderation body: {err}")))?;
+        let parsed: ModerationBody = self.post_json(url, body, "moderation body").await?;
         let Some(result) = parsed.results.into_iter().next() else {
             return Err(UpstreamError::Protocol(
                 "moderation body has no results".to_owned(),
