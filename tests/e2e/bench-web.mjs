@@ -12,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM } from './lib/browser.mjs';
+import { CHROMIUM, CHROMIUM_ARGS } from './lib/browser.mjs';
 import { recordPid, requireEnv, startProxy, stopAll, waitFor } from './lib/servers.mjs';
 
 const RUNS = Number(process.env.ASHLEY_BENCH_RUNS ?? 5);
@@ -148,17 +148,7 @@ async function main() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--use-angle=swiftshader',
-      '--enable-unsafe-swiftshader',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_ARGS,
   });
   recordPid(browser.process?.()?.pid);
   const results = [];

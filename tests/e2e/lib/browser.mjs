@@ -12,6 +12,20 @@ export const CHROMIUM = process.env.ASHLEY_CHROMIUM ?? '/usr/bin/chromium';
  * Chromium as TOOLCHAIN.md found works here: swiftshader WebGL (with --disable-gpu the canvas
  * stays blank), no background traffic, a fresh profile directory.
  */
+/** Headless Chromium with software WebGL (swiftshader; with --disable-gpu the canvas stays
+ * blank); the network flags keep it from calling out of this closed machine. */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--use-angle=swiftshader',
+  '--enable-unsafe-swiftshader',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export async function launchChromium() {
   // Inside the run directory, so the shell wrapper's trap removes it even after a kill.
   const profileDir = mkdtempSync(join(process.env.ASHLEY_E2E_RUN_DIR ?? tmpdir(), 'chromium-profile-'));
@@ -19,17 +33,7 @@ export async function launchChromium() {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 800 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--use-angle=swiftshader',
-      '--enable-unsafe-swiftshader',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_ARGS,
     timeout: 30000,
   });
   recordPid(context.browser()?.process?.()?.pid);
