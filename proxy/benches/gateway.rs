@@ -4,6 +4,11 @@
 //! binary against an in-process fake upstream on loopback (both with TCP_NODELAY), warms the
 //! moderation cache, and prints a table. Environment knobs: `GATEWAY_ITERATIONS` (latency
 //! samples, default 2000), `GATEWAY_SECONDS` (seconds per throughput step, default 4).
+//!
+//! The direct call sends the fake exactly what the proxy sends it (the persona's system prompt,
+//! temperature, max_tokens, `stream_options`), so the difference is the proxy alone. Both the
+//! OpenAI-compatible path and the app's SSE path (a fresh session per sample, created outside
+//! the timing, so the context is the same two messages) are measured.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -67,9 +72,10 @@ async fn spawn_proxy(upstream: &str, client: &reqwest::Client) -> (Proxy, Durati
         .env("ASHLEY_DATA_DIR", data.path())
         .env("ASHLEY_WEB_DIR", data.path())
         .env("ASHLEY_RATE_LIMIT", "0")
-        .env("ASHLEY_LOG", "warn")
+        // The default level, as deployed; the log goes to a file so the table stays readable.
+        .env("ASHLEY_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(data.path().join("proxy.log")).unwrap())
         .spawn()
         .unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -82,7 +88,8 @@ async fn spawn_proxy(upstream: &str, client: &reqwest::Client) -> (Proxy, Durati
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "the proxy did not start"
+            "the proxy did not start: {}",
+            std::fs::read_to_string(data.path().join("proxy.log")).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_micros(500)).await;
     }
@@ -118,8 +125,14 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-/// One streamed call: (time to the first content chunk, time to `[DONE]`).
-async fn streamed_call(client: &reqwest::Client, url: &str, body: &Value) -> (Duration, Duration) {
+/// One streamed call: (time to the first content chunk, time to the end marker: `[DONE]`,
+/// or the app's `done` event).
+async fn streamed_call(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    end: &str,
+) -> (Duration, Duration) {
     let started = Instant::now();
     let response = client
         .post(url)
@@ -138,11 +151,14 @@ async fn streamed_call(client: &reqwest::Client, url: &str, body: &Value) -> (Du
             ttft = Some(started.elapsed());
         }
         tail.extend_from_slice(&bytes);
-        if tail.len() > 64 {
-            tail.drain(..tail.len() - 64);
+        if tail.len() > 512 {
+            tail.drain(..tail.len() - 512);
         }
     }
-    assert!(String::from_utf8_lossy(&tail).contains("[DONE]"));
+    assert!(
+        String::from_utf8_lossy(&tail).contains(end),
+        "{url}: no {end} at the end"
+    );
     (ttft.unwrap_or_else(|| started.elapsed()), started.elapsed())
 }
 
@@ -164,33 +180,78 @@ fn summarise(mut ttft: Vec<Duration>, mut total: Vec<Duration>) -> LatencyRow {
     }
 }
 
+const MESSAGE: &str = "benchmark question [[words:20]]";
+
+/// What the proxy sends the fake for [`MESSAGE`] with the `ashley` persona.
+fn direct_body() -> Value {
+    let personas = ashley_proxy::personas::Personas::builtin();
+    let persona = personas.get("ashley").unwrap();
+    json!({
+        "model": "gpt-4",
+        "messages": [
+            {"role": "system", "content": persona.system_prompt},
+            {"role": "user", "content": MESSAGE},
+        ],
+        "temperature": persona.temperature,
+        "max_tokens": persona.max_tokens,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    })
+}
+
+/// Which proxy API a latency run goes through.
+#[derive(Clone, Copy, PartialEq)]
+enum Path {
+    OpenAi,
+    App,
+}
+
+/// One proxied call through `path`: (TTFT, total). The app's session is made before the clock starts.
+async fn proxied_call(client: &reqwest::Client, proxy: &Proxy, path: Path) -> (Duration, Duration) {
+    match path {
+        Path::OpenAi => {
+            let body = json!({"model": "ashley", "stream": true, "messages": [{"role": "user", "content": MESSAGE}]});
+            let url = format!("http://{}/v1/chat/completions", proxy.addr);
+            streamed_call(client, &url, &body, "[DONE]").await
+        }
+        Path::App => {
+            let created: Value = client
+                .post(format!("http://{}/api/sessions", proxy.addr))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let session = created["session_id"].as_str().unwrap();
+            let url = format!("http://{}/api/sessions/{session}/messages", proxy.addr);
+            let body = json!({"persona": "ashley", "message": MESSAGE});
+            streamed_call(client, &url, &body, "event: done").await
+        }
+    }
+}
+
 /// Streamed reply, concurrency 1, alternating direct and proxied calls so drift hits both.
 async fn added_latency(
     client: &reqwest::Client,
     fake: &FakeUpstream,
     proxy: &Proxy,
+    path: Path,
     iterations: usize,
 ) -> (LatencyRow, LatencyRow) {
-    let message = "benchmark question [[words:20]]";
     let direct_url = format!("{}/chat/completions", fake.base_url());
-    let direct_body = json!({
-        "model": "gpt-4", "stream": true, "stream_options": {"include_usage": true},
-        "temperature": 0.7, "max_tokens": 2000,
-        "messages": [{"role": "system", "content": "You are Ashley."}, {"role": "user", "content": message}],
-    });
-    let proxy_url = format!("http://{}/v1/chat/completions", proxy.addr);
-    let proxy_body = json!({"model": "ashley", "stream": true, "messages": [{"role": "user", "content": message}]});
+    let direct_body = direct_body();
     for _ in 0..200 {
-        streamed_call(client, &direct_url, &direct_body).await;
-        streamed_call(client, &proxy_url, &proxy_body).await;
+        streamed_call(client, &direct_url, &direct_body, "[DONE]").await;
+        proxied_call(client, proxy, path).await;
     }
     let (mut direct_ttft, mut direct_total, mut proxy_ttft, mut proxy_total) =
         (vec![], vec![], vec![], vec![]);
     for _ in 0..iterations {
-        let (ttft, total) = streamed_call(client, &direct_url, &direct_body).await;
+        let (ttft, total) = streamed_call(client, &direct_url, &direct_body, "[DONE]").await;
         direct_ttft.push(ttft);
         direct_total.push(total);
-        let (ttft, total) = streamed_call(client, &proxy_url, &proxy_body).await;
+        let (ttft, total) = proxied_call(client, proxy, path).await;
         proxy_ttft.push(ttft);
         proxy_total.push(total);
     }
@@ -198,6 +259,26 @@ async fn added_latency(
         summarise(direct_ttft, direct_total),
         summarise(proxy_ttft, proxy_total),
     )
+}
+
+fn print_latency(title: &str, iterations: usize, direct: &LatencyRow, proxied: &LatencyRow) {
+    println!("{title}, concurrency 1, {iterations} samples each:");
+    println!("| path     | TTFT p50 ms | TTFT p99 ms | total p50 ms | total p99 ms |");
+    println!("|----------|-------------|-------------|--------------|--------------|");
+    for (name, row) in [("direct", direct), ("proxy", proxied)] {
+        println!(
+            "| {name:<8} | {:>11.3} | {:>11.3} | {:>12.3} | {:>12.3} |",
+            row.ttft_p50, row.ttft_p99, row.total_p50, row.total_p99
+        );
+    }
+    println!(
+        "| added    | {:>11.3} | {:>11.3} | {:>12.3} | {:>12.3} |   (targets: p50 <= 0.3, p99 <= 1.0)",
+        proxied.ttft_p50 - direct.ttft_p50,
+        proxied.ttft_p99 - direct.ttft_p99,
+        proxied.total_p50 - direct.total_p50,
+        proxied.total_p99 - direct.total_p99,
+    );
+    println!();
 }
 
 /// Non-streamed completions from `workers` keep-alive connections for `seconds`: (req/s, p50, p99).
@@ -277,7 +358,9 @@ async fn run() {
     startups.sort();
     let (proxy, _) = spawn_proxy(&fake.base_url(), &client).await;
 
-    let (direct, proxied) = added_latency(&client, &fake, &proxy, iterations).await;
+    let (direct, proxied) = added_latency(&client, &fake, &proxy, Path::OpenAi, iterations).await;
+    let (app_direct, app_proxied) =
+        added_latency(&client, &fake, &proxy, Path::App, iterations).await;
 
     // Warm the moderation cache, then look for the best rate whose p99 stays under 5 ms.
     let _ = throughput(&proxy, 2, 1).await;
@@ -292,25 +375,18 @@ async fn run() {
         "ashley-proxy gateway benchmark (2 cores shared by proxy, fake upstream and load generator)"
     );
     println!();
-    println!(
-        "Streamed reply (20 words, /v1/chat/completions), concurrency 1, {iterations} samples each:"
+    print_latency(
+        "Streamed reply (20 words, /v1/chat/completions)",
+        iterations,
+        &direct,
+        &proxied,
     );
-    println!("| path     | TTFT p50 ms | TTFT p99 ms | total p50 ms | total p99 ms |");
-    println!("|----------|-------------|-------------|--------------|--------------|");
-    for (name, row) in [("direct", &direct), ("proxy", &proxied)] {
-        println!(
-            "| {name:<8} | {:>11.3} | {:>11.3} | {:>12.3} | {:>12.3} |",
-            row.ttft_p50, row.ttft_p99, row.total_p50, row.total_p99
-        );
-    }
-    println!(
-        "| added    | {:>11.3} | {:>11.3} | {:>12.3} | {:>12.3} |   (targets: p50 <= 0.3, p99 <= 1.0)",
-        proxied.ttft_p50 - direct.ttft_p50,
-        proxied.ttft_p99 - direct.ttft_p99,
-        proxied.total_p50 - direct.total_p50,
-        proxied.total_p99 - direct.total_p99,
+    print_latency(
+        "Streamed reply (20 words, app API: POST /api/sessions/{id}/messages, SSE)",
+        iterations,
+        &app_direct,
+        &app_proxied,
     );
-    println!();
     println!(
         "Non-streamed /v1/chat/completions, warm moderation cache, rate limit off, {seconds} s per step:"
     );

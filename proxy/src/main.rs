@@ -11,6 +11,7 @@ use clap::Parser as _;
 const MAX_BLOCKING_THREADS: usize = 8;
 
 fn main() -> ExitCode {
+    serve_buffers_from_mmap();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(MAX_BLOCKING_THREADS)
@@ -104,3 +105,24 @@ fn display_addr(addr: SocketAddr) -> SocketAddr {
         addr
     }
 }
+
+/// Each open stream holds a few 8-16 KB buffers (hyper's read and write buffers on both
+/// connections, its request channel) that are mostly untouched past their first page. Taken
+/// from glibc's heap they are carved from memory that earlier requests already dirtied, so all
+/// of it is resident; mapped one by one, untouched pages never are and freed buffers return to
+/// the system at once. The streams bench (2,000 concurrent replies) peaks at 88-90 MB with it
+/// and 95-104 MB without, for ~20% more CPU there and no change in the gateway bench.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn serve_buffers_from_mmap() {
+    const MMAP_THRESHOLD: libc::c_int = 8 * 1024;
+    // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread exists.
+    let applied = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
+    if applied == 0 {
+        eprintln!("ashley-proxy: could not set the malloc mmap threshold; using glibc's default");
+    }
+}
+
+/// Other allocators (musl, macOS) have no such knob.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn serve_buffers_from_mmap() {}

@@ -161,6 +161,26 @@ impl Moderator {
         }
     }
 
+    /// True when `text` is known to be clean without a call: the local list passes it, or
+    /// the endpoint's cached verdict was clean. False means "ask [`Self::check`]".
+    pub fn clean_without_call(&self, text: &str) -> bool {
+        match &*self.backend {
+            Backend::Local => local_flags(text).is_empty(),
+            Backend::OpenAi { .. } => {
+                let clean = self
+                    .cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(text)
+                    .is_some_and(Vec::is_empty);
+                if clean {
+                    self.metrics.moderation_cache_hits.fetch_add(1, Relaxed);
+                }
+                clean
+            }
+        }
+    }
+
     fn count(&self, decision: Decision) -> Decision {
         if matches!(decision, Decision::Refuse { .. }) {
             self.metrics.moderation_flagged.fetch_add(1, Relaxed);

@@ -5,123 +5,25 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
-use futures_util::{StreamExt as _, stream::BoxStream};
 use reqwest::{
     Client, RequestBuilder, Response, Url,
     header::{AUTHORIZATION, HeaderValue},
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::{config::Config, metrics::Metrics, sse::SseDecoder};
+use crate::{config::Config, metrics::Metrics};
 
 mod failure;
+mod reply_stream;
+mod wire;
 
 pub use failure::UpstreamError;
+pub use reply_stream::ReplyStream;
+use wire::{ChatBody, CompletionBody, ModerationBody, StreamOptions};
+pub use wire::{ChatParams, Completion, Usage, WireMessage};
 
 /// Retry-after values above this are not waited out: the person is told to come back instead.
 const LONGEST_HONOURED_WAIT: Duration = Duration::from_secs(20);
-
-/// One message of the context sent upstream.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct WireMessage {
-    pub role: &'static str,
-    pub content: String,
-}
-
-/// What to ask the model.
-#[derive(Clone, Debug)]
-pub struct ChatParams {
-    pub messages: Vec<WireMessage>,
-    pub temperature: f32,
-    pub max_tokens: u32,
-}
-
-#[derive(Serialize)]
-struct ChatBody<'a> {
-    model: &'a str,
-    messages: &'a [WireMessage],
-    temperature: f32,
-    max_tokens: u32,
-    stream: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream_options: Option<StreamOptions>,
-}
-
-#[derive(Serialize)]
-struct StreamOptions {
-    include_usage: bool,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-    pub total_tokens: u32,
-}
-
-/// A finished non-streamed completion.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Completion {
-    pub model: String,
-    pub content: String,
-    pub finish_reason: String,
-    pub usage: Option<Usage>,
-}
-
-#[derive(Deserialize)]
-struct CompletionBody {
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    choices: Vec<CompletionChoice>,
-    usage: Option<Usage>,
-}
-
-#[derive(Deserialize)]
-struct CompletionChoice {
-    message: Option<ChoiceMessage>,
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ChoiceMessage {
-    content: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Chunk {
-    model: Option<String>,
-    #[serde(default)]
-    choices: Vec<ChunkChoice>,
-    usage: Option<Usage>,
-    error: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct ChunkChoice {
-    delta: Option<ChunkDelta>,
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ChunkDelta {
-    content: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ModerationBody {
-    #[serde(default)]
-    results: Vec<ModerationResult>,
-}
-
-#[derive(Deserialize)]
-struct ModerationResult {
-    flagged: bool,
-    #[serde(default)]
-    categories: std::collections::BTreeMap<String, bool>,
-}
 
 /// The upstream: `Clone` shares the pool, the concurrency cap and the metrics.
 #[derive(Clone)]
@@ -145,7 +47,10 @@ impl Upstream {
         let client = Client::builder()
             .connect_timeout(config.upstream_connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
+            // Each idle connection keeps hyper's read and write buffers and request channel
+            // (~30 KB, heaptrack of the streams bench): after a burst of thousands of streams,
+            // more than a few dozen warm ones only hold memory.
+            .pool_max_idle_per_host(32)
             .tcp_nodelay(true)
             .user_agent(concat!("ashley-proxy/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -224,8 +129,10 @@ impl Upstream {
                 Err(_elapsed) => UpstreamError::Timeout,
                 Ok(Ok(response)) if response.status().is_success() => return Ok(response),
                 Ok(Ok(response)) => UpstreamError::from_response(response).await,
-                Ok(Err(err)) if err.is_timeout() => UpstreamError::Timeout,
+                // Before `is_timeout`: a connect timeout sent nothing, so it is retried like a
+                // refused connection and reported as unreachable, not as a slow answer.
                 Ok(Err(err)) if err.is_connect() => UpstreamError::Connect(self.host()),
+                Ok(Err(err)) if err.is_timeout() => UpstreamError::Timeout,
                 Ok(Err(err)) => UpstreamError::Transport(failure::describe(&err)),
             }
             .redact(&self.secrets);
@@ -271,26 +178,20 @@ impl Upstream {
         })
         .map_err(|err| UpstreamError::Transport(err.to_string()))?;
         let url = self.url("chat/completions");
-        let response = self
-            .send(|| {
-                self.post(url.clone())
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-            })
-            .await?;
-        Ok(ReplyStream {
-            bytes: response.bytes_stream().boxed(),
-            decoder: SseDecoder::default(),
-            pending: std::collections::VecDeque::new(),
-            failed: None,
-            secrets: self.secrets.clone(),
-            idle_timeout: self.timeout,
-            model: None,
-            usage: None,
-            finish_reason: None,
-            done: false,
-            permit: Some(permit),
-        })
+        // Boxed: the sending state (timers, retries, the pending request) is large and needed
+        // only until the answer starts; unboxed it would sit in every streaming reply's task.
+        let response = Box::pin(self.send(|| {
+            self.post(url.clone())
+                .header("content-type", "application/json")
+                .body(body.clone())
+        }))
+        .await?;
+        Ok(ReplyStream::new(
+            response,
+            self.secrets.clone(),
+            self.timeout,
+            permit,
+        ))
     }
 
     /// POSTs a JSON body (with retries, see `send`) and parses the whole JSON answer;
@@ -395,100 +296,5 @@ impl Upstream {
             Ok(response) => response.status().is_success(),
             Err(_) => false,
         }
-    }
-}
-
-/// A streamed reply; holds its concurrency slot until dropped.
-pub struct ReplyStream {
-    bytes: BoxStream<'static, reqwest::Result<Bytes>>,
-    decoder: SseDecoder,
-    pending: std::collections::VecDeque<String>,
-    /// An error met while text from the same read was still queued: handed out after that text.
-    failed: Option<UpstreamError>,
-    secrets: Arc<[String]>,
-    idle_timeout: Duration,
-    pub model: Option<String>,
-    pub usage: Option<Usage>,
-    pub finish_reason: Option<String>,
-    done: bool,
-    permit: Option<OwnedSemaphorePermit>,
-}
-
-impl ReplyStream {
-    /// Closes the upstream connection and frees the concurrency slot now.
-    pub fn release(&mut self) {
-        self.permit = None;
-        self.bytes = futures_util::stream::empty().boxed();
-        self.done = true;
-    }
-
-    /// The next piece of text; `None` once the upstream finished cleanly.
-    pub async fn next_delta(&mut self) -> Option<Result<String, UpstreamError>> {
-        loop {
-            if let Some(text) = self.pending.pop_front() {
-                return Some(Ok(text));
-            }
-            if let Some(err) = self.failed.take() {
-                return Some(Err(err));
-            }
-            if self.done {
-                return None;
-            }
-            let read = tokio::time::timeout(self.idle_timeout, self.bytes.next()).await;
-            let bytes = match read {
-                Err(_elapsed) => return Some(Err(UpstreamError::Timeout)),
-                Ok(None) => {
-                    self.done = true;
-                    // Without `[DONE]` or a finish reason the reply was cut off.
-                    return match self.finish_reason {
-                        Some(_) => None,
-                        None => Some(Err(UpstreamError::Disconnected)),
-                    };
-                }
-                Ok(Some(Err(_))) => {
-                    self.done = true;
-                    return Some(Err(UpstreamError::Disconnected));
-                }
-                Ok(Some(Ok(bytes))) => bytes,
-            };
-            for data in self.decoder.push(&bytes) {
-                if let Err(err) = self.take_event(&data) {
-                    self.done = true;
-                    self.failed = Some(err.redact(&self.secrets));
-                    break;
-                }
-            }
-        }
-    }
-
-    fn take_event(&mut self, data: &str) -> Result<(), UpstreamError> {
-        if data.trim() == "[DONE]" {
-            self.done = true;
-            return Ok(());
-        }
-        let chunk: Chunk = serde_json::from_str(data)
-            .map_err(|err| UpstreamError::Protocol(format!("stream chunk: {err}")))?;
-        if let Some(error) = chunk.error {
-            return Err(UpstreamError::InStream(failure::error_code(&error)));
-        }
-        if let Some(model) = chunk.model
-            && !model.is_empty()
-        {
-            self.model = Some(model);
-        }
-        if chunk.usage.is_some() {
-            self.usage = chunk.usage;
-        }
-        for choice in chunk.choices {
-            if let Some(text) = choice.delta.and_then(|delta| delta.content)
-                && !text.is_empty()
-            {
-                self.pending.push_back(text);
-            }
-            if choice.finish_reason.is_some() {
-                self.finish_reason = choice.finish_reason;
-            }
-        }
-        Ok(())
     }
 }

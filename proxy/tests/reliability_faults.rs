@@ -2,12 +2,11 @@
 //!
 //! Faults covered: 429 with retry-after, 500, 503, an HTML 500, connection refused (a port
 //! bound then released), a listener that accepts and never answers (the first-byte/overall
-//! timeout; a true *connect* timeout needs a non-routable address, which would leave loopback,
-//! so it is not covered here), a stream that stalls after two deltas, a stream cut mid-way (by
-//! the fake's `[[disconnect]]` and by a raw close), malformed SSE (not JSON, invalid UTF-8,
-//! garbage after good chunks, wrong types), a truncated JSON completion, and the moderation
-//! endpoint failing (500 and refused) under both policies. Raw faults come from a scripted
-//! raw-TCP upstream; moderation then goes to the regular fake upstream.
+//! timeout; the *connect* timeout is in reliability_connect.rs), a stream that stalls after two
+//! deltas, a stream cut mid-way (by the fake's `[[disconnect]]` and by a raw close), malformed
+//! SSE (not JSON, invalid UTF-8, garbage after good chunks, wrong types), a truncated JSON
+//! completion, and the moderation endpoint failing (500 and refused) under both policies. Raw
+//! faults come from a scripted raw-TCP upstream; moderation then goes to the regular fake upstream.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod reliability_support;

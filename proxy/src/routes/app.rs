@@ -1,15 +1,12 @@
 //! The app's chat API under `/api` (documented in `api.rs`): thin handlers over plain functions.
 
-use std::{convert::Infallible, time::Instant};
+use std::time::Instant;
 
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderValue, StatusCode},
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    http::StatusCode,
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use tokio::sync::mpsc;
@@ -23,10 +20,12 @@ use crate::{
     error::{ApiError, AppJson, AppPath},
     moderation::Decision,
     personas::Persona,
-    routes::ClientIp,
+    routes::{ClientIp, events::event_stream_of_one},
     state::AppState,
     store::{self, UsageRecord},
 };
+
+pub use super::events::{event_stream, no_proxy_buffering};
 
 /// Bytes of randomness in a session id: 160 bits, written as 40 hex digits.
 const SESSION_ID_BYTES: usize = 20;
@@ -178,60 +177,75 @@ async fn send_message(
     check_session_id(&id)?;
     let persona = find_persona(&state, &body.persona)?.clone();
     validate_message(&body.message)?;
-    let key = id.clone();
-    let exists = state
-        .store()
-        .call(move |db| store::session_exists(db, &key))
-        .await
-        .map_err(store_failure)?;
-    if !exists {
-        return Err(unknown_session());
-    }
     let user_chars = u64::try_from(body.message.chars().count()).unwrap_or(u64::MAX);
-    let notice = match state.moderator().check(&body.message).await {
-        Decision::Allow => None,
-        Decision::AllowUnchecked { notice } => Some(notice),
-        Decision::Refuse {
-            message,
-            categories,
-        } => {
-            record_refusal(&state, &persona, user_chars, started);
-            return Ok(event_stream_of_one(ChatEvent::Refused {
+    // A clean verdict that needs no call (the local list, a cached verdict) lets the session
+    // check share the store trip that stores the message; otherwise an unknown session is
+    // answered before any moderation call is made.
+    let notice = if state.moderator().clean_without_call(&body.message) {
+        None
+    } else {
+        let key = id.clone();
+        let exists = state
+            .store()
+            .call(move |db| store::session_exists(db, &key))
+            .await
+            .map_err(store_failure)?;
+        if !exists {
+            return Err(unknown_session());
+        }
+        match state.moderator().check(&body.message).await {
+            Decision::Allow => None,
+            Decision::AllowUnchecked { notice } => Some(notice),
+            Decision::Refuse {
                 message,
                 categories,
-            }));
-        }
-        Decision::Unavailable { message } => {
-            // Fail closed, but keep what the person typed: nothing reached the model.
-            let (session_id, persona_id, text) =
-                (id.clone(), persona.id.clone(), body.message.clone());
-            state
-                .store()
-                .call(move |db| store::insert_user_message(db, &session_id, &persona_id, &text))
-                .await
-                .map_err(store_failure)?;
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "api_error",
-                "moderation_unavailable",
-                message,
-            ));
+            } => {
+                record_refusal(&state, &persona, user_chars, started);
+                return Ok(event_stream_of_one(ChatEvent::Refused {
+                    message,
+                    categories,
+                }));
+            }
+            Decision::Unavailable { message } => {
+                // Fail closed, but keep what the person typed: nothing reached the model.
+                let (session_id, persona_id, text) =
+                    (id.clone(), persona.id.clone(), body.message.clone());
+                state
+                    .store()
+                    .call(move |db| store::insert_user_message(db, &session_id, &persona_id, &text))
+                    .await
+                    .map_err(store_failure)?;
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "api_error",
+                    "moderation_unavailable",
+                    message,
+                ));
+            }
         }
     };
     // Stored before the upstream call: no upstream failure can lose what the person typed.
     let history_len = state.config().history_messages + 1;
     let (session_id, persona_id, text) = (id.clone(), persona.id.clone(), body.message);
-    let (user_message_id, recent) = state
+    let stored = state
         .store()
         .call(move |db| {
-            let message_id = store::insert_user_message(db, &session_id, &persona_id, &text)?;
-            Ok((
-                message_id,
-                store::recent_messages(db, &session_id, history_len)?,
-            ))
+            if !store::session_exists(db, &session_id)? {
+                return Ok(None);
+            }
+            // One commit (one WAL write) for the session touch and the message.
+            let transaction = db.unchecked_transaction()?;
+            let message_id =
+                store::insert_user_message(&transaction, &session_id, &persona_id, &text)?;
+            let recent = store::recent_messages(&transaction, &session_id, history_len)?;
+            transaction.commit()?;
+            Ok(Some((message_id, recent)))
         })
         .await
         .map_err(store_failure)?;
+    let Some((user_message_id, recent)) = stored else {
+        return Err(unknown_session());
+    };
     let params = chat::context(&persona, &recent);
     Ok(spawn_reply(
         &state,
@@ -262,14 +276,15 @@ async fn regenerate(
     let found = state
         .store()
         .call(move |db| {
-            if !store::touch_session(db, &key, store::now_ms())? {
+            // One commit: the old reply goes and the context is read as one step.
+            let transaction = db.unchecked_transaction()?;
+            if !store::touch_session(&transaction, &key, store::now_ms())? {
                 return Ok(None);
             }
-            let last_user = store::drop_last_reply(db, &key)?;
-            Ok(Some((
-                last_user,
-                store::recent_messages(db, &key, history_len)?,
-            )))
+            let last_user = store::drop_last_reply(&transaction, &key)?;
+            let recent = store::recent_messages(&transaction, &key, history_len)?;
+            transaction.commit()?;
+            Ok(Some((last_user, recent)))
         })
         .await
         .map_err(store_failure)?;
@@ -324,37 +339,6 @@ fn spawn_reply(state: &AppState, job: AppReply) -> Response {
         .tasks()
         .spawn(chat::run_app_reply(state.clone(), job, sender));
     event_stream(receiver)
-}
-
-fn to_sse(event: &ChatEvent) -> Event {
-    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned());
-    Event::default().event(event.name()).data(data)
-}
-
-/// `text/event-stream` of the events arriving on `receiver`, each written as soon as it comes.
-pub fn event_stream(receiver: mpsc::Receiver<ChatEvent>) -> Response {
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let event = receiver.recv().await?;
-        Some((Ok::<_, Infallible>(to_sse(&event)), receiver))
-    });
-    no_proxy_buffering(
-        Sse::new(stream)
-            .keep_alive(KeepAlive::default())
-            .into_response(),
-    )
-}
-
-fn event_stream_of_one(event: ChatEvent) -> Response {
-    let stream = futures_util::stream::iter([Ok::<_, Infallible>(to_sse(&event))]);
-    no_proxy_buffering(Sse::new(stream).into_response())
-}
-
-/// Tells reverse proxies (nginx, the Space's front end) not to hold deltas back.
-pub fn no_proxy_buffering(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
 }
 
 #[cfg(test)]

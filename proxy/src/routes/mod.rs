@@ -12,8 +12,8 @@ use axum::{
 use crate::{error::ApiError, limits, state::AppState};
 
 pub mod app;
+pub mod events;
 pub mod openai;
-mod openai_wire;
 
 /// The client's address for rate limiting (see [`limits::client_ip`]).
 pub struct ClientIp(pub IpAddr);

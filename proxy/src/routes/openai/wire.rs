@@ -44,9 +44,9 @@ pub struct ContentPart {
 
 impl Content {
     /// The text of the message; `Err(kind)` names the first part that is not text.
-    pub fn text(&self) -> Result<String, String> {
+    pub fn into_text(self) -> Result<String, String> {
         match self {
-            Self::Text(text) => Ok(text.clone()),
+            Self::Text(text) => Ok(text),
             Self::Parts(parts) => {
                 let mut text = String::new();
                 for part in parts {

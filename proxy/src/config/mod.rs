@@ -1,0 +1,184 @@
+//! Configuration: every flag with its environment variable, checked once at startup.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use reqwest::Url;
+
+use crate::personas::Personas;
+
+mod cli;
+mod validate;
+
+pub use cli::{Cli, DEFAULT_BASE_URL, FailurePolicy, LogFormat, ModerationChoice};
+pub use validate::ConfigError;
+use validate::invalid;
+
+/// A secret that never prints: `Debug` and `Display` show `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The only way to read the value; grep for it to audit every use.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Which moderator runs, resolved from [`ModerationChoice`] and the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModerationMode {
+    OpenAi { base_url: Url },
+    Local,
+}
+
+/// The checked settings the server runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `None`: demo mode.
+    pub api_key: Option<Secret>,
+    /// Always ends with `/` so relative joins keep its path.
+    pub base_url: Url,
+    pub model: String,
+    pub data_dir: PathBuf,
+    pub web_dir: PathBuf,
+    pub personas: Personas,
+    pub rate_limit_per_minute: u32,
+    pub trusted_proxies: usize,
+    pub session_ttl: Duration,
+    pub history_messages: usize,
+    pub moderation: ModerationMode,
+    pub moderation_failure: FailurePolicy,
+    pub moderation_cache: usize,
+    pub max_upstream_concurrency: usize,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_timeout: Duration,
+    pub upstream_retries: u32,
+    pub upstream_retry_base: Duration,
+    pub upstream_check_interval: Duration,
+    pub max_body_bytes: usize,
+    pub demo_delay: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    /// Demo mode with the built-in personas, data in `./data`, the bundle in `./dist`.
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 7860)),
+            api_key: None,
+            base_url: official_base_url(),
+            model: "gpt-4".to_owned(),
+            data_dir: PathBuf::from("data"),
+            web_dir: PathBuf::from("dist"),
+            personas: Personas::builtin(),
+            rate_limit_per_minute: 60,
+            trusted_proxies: 0,
+            session_ttl: Duration::from_secs(24 * 3600),
+            history_messages: 20,
+            moderation: ModerationMode::Local,
+            moderation_failure: FailurePolicy::Closed,
+            moderation_cache: 4096,
+            max_upstream_concurrency: 64,
+            upstream_connect_timeout: Duration::from_secs(10),
+            upstream_timeout: Duration::from_secs(120),
+            upstream_retries: 2,
+            upstream_retry_base: Duration::from_millis(500),
+            upstream_check_interval: Duration::from_secs(60),
+            max_body_bytes: 1024 * 1024,
+            demo_delay: Duration::from_millis(15),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+#[allow(clippy::expect_used)] // a constant that the tests parse: it cannot fail at run time
+fn official_base_url() -> Url {
+    base_url(DEFAULT_BASE_URL).expect("the default base URL parses")
+}
+
+/// Parses an http(s) base URL and makes sure it ends with `/`.
+pub fn base_url(text: &str) -> Result<Url, String> {
+    let mut url =
+        Url::parse(text.trim()).map_err(|err| format!("{text:?} is not a URL ({err})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} must start with http:// or https://"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{text:?} must not have a query or fragment"));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// The URL with any user name or password removed, for status and logs.
+pub fn display_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+impl Config {
+    /// Live mode with this key against this OpenAI-compatible base URL, moderation through
+    /// the same upstream. For tests and embedding.
+    pub fn live(api_key: &str, base: &str) -> Result<Self, ConfigError> {
+        let base = base_url(base).map_err(|err| invalid("OPENAI_BASE_URL", err))?;
+        Ok(Self {
+            api_key: Some(Secret::new(api_key)),
+            moderation: ModerationMode::OpenAi {
+                base_url: base.clone(),
+            },
+            base_url: base,
+            ..Self::default()
+        })
+    }
+
+    /// What `/api/status` says about moderation.
+    pub fn moderation_description(&self) -> String {
+        let policy = match self.moderation_failure {
+            FailurePolicy::Closed => "fail-closed",
+            FailurePolicy::Open => "fail-open",
+        };
+        match &self.moderation {
+            ModerationMode::OpenAi { .. } => {
+                format!("openai ({}), {policy}", crate::moderation::OPENAI_MODEL)
+            }
+            ModerationMode::Local => "local word list".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn base_urls_get_a_trailing_slash_and_lose_credentials_when_shown() {
+        let url = base_url("http://user:pw@localhost:11434/v1").unwrap();
+        assert_eq!(url.path(), "/v1/");
+        assert_eq!(display_url(&url), "http://localhost:11434/v1/");
+        assert!(base_url("ftp://x").is_err());
+        assert!(base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = Config::live("sk-test-secret", "http://127.0.0.1:9/v1").unwrap();
+        assert!(!format!("{config:?}").contains("sk-test-secret"));
+    }
+}

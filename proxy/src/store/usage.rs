@@ -1,0 +1,88 @@
+//! Usage analytics: rows queued by requests, written in batches by one background thread.
+
+use std::sync::mpsc;
+
+use rusqlite::{Connection, params};
+
+use super::{from_sql_int, to_sql_int};
+
+/// One row of the usage analytics table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UsageRecord {
+    pub at_ms: i64,
+    /// `app` or `v1`.
+    pub source: String,
+    pub persona: String,
+    /// `complete`, `partial`, `error`, `refused`.
+    pub outcome: String,
+    pub message_chars: u64,
+    pub reply_chars: u64,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    pub total_tokens: Option<u32>,
+    pub ttft_ms: Option<u64>,
+    pub total_ms: u64,
+}
+
+pub(super) fn write_usage(db: &Connection, receiver: &mpsc::Receiver<UsageRecord>) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        batch.extend(receiver.try_iter().take(1000));
+        if let Err(err) = insert_usage(db, &batch) {
+            tracing::warn!("could not store {} usage rows: {err}", batch.len());
+        }
+    }
+}
+
+fn insert_usage(db: &Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> {
+    let tx = db.unchecked_transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO usage (at_ms, source, persona, outcome, message_chars, reply_chars,
+             prompt_tokens, completion_tokens, total_tokens, ttft_ms, total_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for row in batch {
+            insert.execute(params![
+                row.at_ms,
+                row.source,
+                row.persona,
+                row.outcome,
+                to_sql_int(row.message_chars),
+                to_sql_int(row.reply_chars),
+                row.prompt_tokens,
+                row.completion_tokens,
+                row.total_tokens,
+                row.ttft_ms.map(to_sql_int),
+                to_sql_int(row.total_ms),
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Every usage row, oldest first (analytics and tests).
+pub fn usage_rows(db: &Connection) -> rusqlite::Result<Vec<UsageRecord>> {
+    let mut query = db.prepare(
+        "SELECT at_ms, source, persona, outcome, message_chars, reply_chars, prompt_tokens,
+         completion_tokens, total_tokens, ttft_ms, total_ms FROM usage ORDER BY id",
+    )?;
+    let rows = query
+        .query_map([], |row| {
+            Ok(UsageRecord {
+                at_ms: row.get(0)?,
+                source: row.get(1)?,
+                persona: row.get(2)?,
+                outcome: row.get(3)?,
+                message_chars: from_sql_int(row.get(4)?).unwrap_or(0),
+                reply_chars: from_sql_int(row.get(5)?).unwrap_or(0),
+                prompt_tokens: row.get(6)?,
+                completion_tokens: row.get(7)?,
+                total_tokens: row.get(8)?,
+                ttft_ms: from_sql_int(row.get(9)?),
+                total_ms: from_sql_int(row.get(10)?).unwrap_or(0),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
