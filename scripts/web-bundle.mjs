@@ -17,8 +17,8 @@ if (!["precompress", "sizes"].includes(mode) || !dir) {
 
 const compressible = /\.(wasm|js|html|css|svg|json)$/;
 const files = readdirSync(dir).filter((name) => compressible.test(name)).sort();
-// The fonts the app fetches after it started (src/web_fonts.rs): precompressed, but not
-// part of the first load, so `sizes` lists them on their own.
+// The font the app fetches when it first shows code (Hack, src/fonts.rs): precompressed, but
+// not part of the first load, so `sizes` lists it on its own.
 const fontDir = join(dir, "fonts");
 const fonts = existsSync(fontDir)
   ? readdirSync(fontDir).filter((name) => name.endsWith(".ttf")).sort().map((name) => join("fonts", name))

@@ -2,8 +2,8 @@
 
 use std::sync::mpsc::Receiver;
 
+use crate::markdown::MarkdownCache;
 use ashley_proxy::api::PersonaInfo;
-use egui_commonmark::CommonMarkCache;
 
 use crate::conversation::Conversation;
 use crate::net::{NetEvent, ProxyClient};
@@ -41,7 +41,10 @@ pub struct AshleyApp {
     pub(crate) status: StatusView,
     status_refreshing: bool,
     last_status_request: Option<f64>,
-    markdown: CommonMarkCache,
+    markdown: MarkdownCache,
+    /// The web app fetches Hack when code is first shown (natively it is compiled in).
+    #[cfg(target_arch = "wasm32")]
+    monospace: crate::fonts::DeferredMonospace,
     sidebar_open: bool,
     applied_theme: Option<ThemeChoice>,
     pub(crate) scroll_to_bottom: bool,
@@ -56,6 +59,8 @@ impl AshleyApp {
 
     /// The app with explicit persisted state (tests use this to simulate a reload).
     pub fn with_state(ctx: &egui::Context, server: String, persisted: PersistedState) -> Self {
+        #[cfg(not(target_arch = "wasm32"))]
+        crate::fonts::install_native(ctx);
         let (client, events) = ProxyClient::new(server, ctx.clone());
         let mut app = Self {
             last_saved: Some(persisted.clone()),
@@ -74,7 +79,9 @@ impl AshleyApp {
             status: StatusView::Loading,
             status_refreshing: false,
             last_status_request: None,
-            markdown: CommonMarkCache::default(),
+            markdown: MarkdownCache::default(),
+            #[cfg(target_arch = "wasm32")]
+            monospace: crate::fonts::DeferredMonospace::default(),
             sidebar_open: false,
             applied_theme: None,
             scroll_to_bottom: false,
@@ -90,6 +97,11 @@ impl AshleyApp {
 
     pub fn session_id(&self) -> Option<&str> {
         self.persisted.session_id.as_deref()
+    }
+
+    /// The parsed-markdown cache (tests check replies are not re-parsed every frame).
+    pub fn markdown(&self) -> &MarkdownCache {
+        &self.markdown
     }
 
     pub fn conversation(&self) -> &Conversation {
@@ -154,6 +166,10 @@ impl AshleyApp {
                 self.request_status(Some(now));
             }
             Some(_) => {}
+        }
+        #[cfg(target_arch = "wasm32")]
+        if self.markdown.saw_code {
+            self.monospace.request(ctx, self.client.base_url());
         }
         ctx.request_repaint_after(std::time::Duration::from_secs_f64(STATUS_REFRESH_SECS));
     }

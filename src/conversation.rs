@@ -284,14 +284,12 @@ pub fn describe_http_error(status: u16, body: Option<&ErrorBody>) -> (MessageKin
     let kind = body.map(|b| b.kind.as_str()).unwrap_or_default();
     if status == 429 || kind == "rate_limit_error" || code == "rate_limited" {
         let retry_after_secs = body.and_then(|b| b.retry_after_secs);
-        let when = retry_after_secs.map_or_else(
-            || "Please wait a moment before retrying.".to_owned(),
-            |secs| format!("You can retry in {secs} s."),
-        );
-        return (
-            MessageKind::RateLimited { retry_after_secs },
-            format!("Too many messages: {message} {when}"),
-        );
+        // With a known wait the notice shows a live countdown instead (src/ui/chat.rs).
+        let text = match retry_after_secs {
+            Some(_) => format!("Too many messages: {message}"),
+            None => format!("Too many messages: {message} Please wait a moment before retrying."),
+        };
+        return (MessageKind::RateLimited { retry_after_secs }, text);
     }
     if status >= 500 || status == 0 || kind == "api_error" || code.starts_with("upstream") {
         return (
@@ -329,7 +327,7 @@ mod tests {
                 retry_after_secs: Some(9)
             }
         );
-        assert!(rate.1.contains("retry in 9 s"));
+        assert_eq!(rate.1, "Too many messages: m.");
         let provider =
             describe_http_error(502, Some(&body("api_error", "upstream_unavailable", None)));
         assert_eq!(provider.0, MessageKind::ProviderFailed);

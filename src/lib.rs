@@ -2,12 +2,13 @@
 
 mod app;
 pub mod conversation;
+pub mod fonts;
+pub mod markdown;
 pub mod net;
 mod session;
 pub mod state;
 pub mod theme;
 pub mod ui;
-pub mod web_fonts;
 pub mod web_test_handle;
 
 pub use app::{AshleyApp, NARROW_WIDTH};

@@ -47,8 +47,8 @@ fn main() {
                 canvas,
                 eframe::WebOptions::default(),
                 Box::new(move |cc| {
-                    // Most fonts are not in the wasm (see web_fonts): fetched now, to arrive early.
-                    ashley::web_fonts::install(&cc.egui_ctx, &server);
+                    // A small font set in the wasm; Hack comes when code first shows (see fonts).
+                    cc.egui_ctx.set_fonts(ashley::fonts::web_font_definitions());
                     Ok(Box::new(ashley::AshleyApp::new(cc, server)))
                 }),
             )

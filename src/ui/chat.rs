@@ -2,10 +2,10 @@
 
 use ashley_proxy::api::{PersonaInfo, ReplyStats};
 use egui::{Align, CornerRadius, Frame, Margin, RichText};
-use egui_commonmark::{CommonMarkCache, CommonMarkViewer};
 
 use super::Command;
 use crate::conversation::{ChatMessage, Conversation, MessageKind, RetryAction};
+use crate::markdown::MarkdownCache;
 use crate::theme::Palette;
 
 /// Vertical gap between rows.
@@ -28,7 +28,7 @@ pub struct ChatContext<'a> {
 pub fn chat_ui(
     ui: &mut egui::Ui,
     conversation: &mut Conversation,
-    markdown: &mut CommonMarkCache,
+    markdown: &mut MarkdownCache,
     context: &ChatContext<'_>,
     commands: &mut Vec<Command>,
 ) {
@@ -36,6 +36,7 @@ pub fn chat_ui(
         .id_salt("conversation")
         .auto_shrink(false)
         .stick_to_bottom(true);
+    markdown.begin_frame();
     scroll.show_viewport(ui, |ui, viewport| {
         ui.spacing_mut().item_spacing.y = 0.0;
         let width = ui.available_width();
@@ -119,7 +120,7 @@ fn thinking_ui(ui: &mut egui::Ui, palette: &Palette) {
 fn message_ui(
     ui: &mut egui::Ui,
     message: &ChatMessage,
-    markdown: &mut CommonMarkCache,
+    markdown: &mut MarkdownCache,
     context: &ChatContext<'_>,
     row: RowState,
     commands: &mut Vec<Command>,
@@ -163,7 +164,7 @@ fn user_message_ui(ui: &mut egui::Ui, message: &ChatMessage, palette: &Palette) 
 fn reply_ui(
     ui: &mut egui::Ui,
     message: &ChatMessage,
-    markdown: &mut CommonMarkCache,
+    markdown: &mut MarkdownCache,
     context: &ChatContext<'_>,
     row: RowState,
     commands: &mut Vec<Command>,
@@ -209,9 +210,9 @@ fn reply_ui(
                 .color(palette.warning_text),
         );
     }
-    // egui_commonmark lays the text out through egui's galley cache, so an unchanged message
-    // costs a lookup per visible frame; rows outside the viewport are never shown at all.
-    CommonMarkViewer::new().show(ui, markdown, &message.content);
+    // Parsed once per version of the text (src/markdown); rows outside the viewport are never
+    // shown at all.
+    markdown.show(ui, message.local_id, &message.content);
     if let Some(stats) = message.stats.as_ref().filter(|_| !row.streaming) {
         ui.label(
             RichText::new(stats_line(stats))
@@ -236,15 +237,46 @@ fn notice_ui(
     };
     ui.label(RichText::new(title).strong().color(palette.error_text));
     ui.add(egui::Label::new(&message.content).wrap());
+    let waiting = match message.kind {
+        MessageKind::RateLimited {
+            retry_after_secs: Some(secs),
+        } => retry_countdown_ui(ui, palette, secs),
+        _ => false,
+    };
     if let Some(action) = &message.retry {
         let hint = match action {
             RetryAction::Send(_) => "Send the message again",
             RetryAction::Regenerate => "Ask for the reply again",
             RetryAction::Reconnect => "Connect to the proxy again",
         };
-        if ui.button("🔁 Retry").on_hover_text(hint).clicked() {
+        let retry = ui.add_enabled(!waiting, egui::Button::new("🔁 Retry"));
+        if retry.on_hover_text(hint).clicked() {
             commands.push(Command::Retry(action.clone()));
         }
+    }
+}
+
+/// "Rate limited — try again in 12 s", counting down from when the notice first showed; true
+/// while the wait is not over. The deadline lives in egui's memory under the row's id.
+fn retry_countdown_ui(ui: &mut egui::Ui, palette: &Palette, secs: u64) -> bool {
+    let now = ui.input(|input| input.time);
+    let id = ui.make_persistent_id("retry_deadline");
+    let deadline = ui.data_mut(|data| *data.get_temp_mut_or_insert_with(id, || now + secs as f64));
+    let remaining = deadline - now;
+    if remaining > 0.0 {
+        let whole = remaining.ceil();
+        ui.label(
+            RichText::new(format!("Rate limited — try again in {whole:.0} s"))
+                .color(palette.warning_text),
+        );
+        // Wake up when the number changes.
+        let until_next = remaining - (whole - 1.0);
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_secs_f64(until_next.max(0.05)));
+        true
+    } else {
+        ui.label(RichText::new("You can try again now.").color(palette.muted));
+        false
     }
 }
 

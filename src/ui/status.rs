@@ -89,35 +89,108 @@ fn status_details_ui(ui: &mut egui::Ui, palette: &Palette, status: &Status) {
 
 fn latency_chart_ui(ui: &mut egui::Ui, palette: &Palette, latencies_ms: &[u64]) {
     ui.label(
-        RichText::new("Recent reply latency (ms)")
+        RichText::new("Recent reply latency")
             .small()
             .color(palette.muted),
     );
     if latencies_ms.is_empty() {
         ui.label(
-            RichText::new("No replies yet.")
+            RichText::new("No replies yet: the chart fills in as replies arrive.")
                 .small()
                 .color(palette.muted),
         );
         return;
     }
-    let points: Vec<[f64; 2]> = latencies_ms
-        .iter()
-        .enumerate()
-        .map(|(index, &ms)| [index as f64, ms as f64])
+    // Replies are numbered from 1, oldest first, so the axis reads "reply 1, 2, 3".
+    let points: Vec<[f64; 2]> = (1..)
+        .zip(latencies_ms)
+        .map(|(reply, &ms)| [f64::from(reply), ms as f64])
         .collect();
+    let count = points.len() as f64;
+    let highest = latencies_ms.iter().copied().max().unwrap_or(0) as f64;
     egui_plot::Plot::new("latency_plot")
-        .height(90.0)
+        .height(110.0)
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
         .allow_boxed_zoom(false)
         .allow_double_click_reset(false)
-        .show_x(false)
+        .x_axis_label("reply")
+        .y_axis_label("ms")
+        // Half a reply of room either side, so one or two points are not on the frame.
+        .include_x(0.5)
+        .include_x(count + 0.5)
         .include_y(0.0)
+        .include_y((highest * 1.15).max(10.0))
+        .x_grid_spacer(reply_marks)
+        .y_grid_spacer(millisecond_marks)
+        .x_axis_formatter(|mark, _| whole_number(mark.value))
+        .y_axis_formatter(|mark, _| whole_number(mark.value))
+        .label_formatter(|hover| match hover {
+            egui_plot::HoverPosition::NearDataPoint { position, .. } => {
+                Some(format!("reply {:.0}: {:.0} ms", position.x, position.y))
+            }
+            egui_plot::HoverPosition::Elsewhere { .. } => None,
+        })
         .show(ui, |plot_ui| {
-            plot_ui.line(egui_plot::Line::new("latency", points).color(palette.accent));
+            plot_ui.line(egui_plot::Line::new("latency", points.clone()).color(palette.accent));
+            plot_ui.points(
+                egui_plot::Points::new("latency", points)
+                    .radius(3.0)
+                    .color(palette.accent),
+            );
         });
+}
+
+/// Grid marks on whole reply numbers only, at most about six of them.
+fn reply_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    let (min, max) = input.bounds;
+    let step = ((max - min) / 6.0).ceil().max(1.0);
+    let mut marks = Vec::new();
+    let mut reply = min.ceil().max(1.0);
+    while reply <= max && marks.len() < 12 {
+        if (reply - 1.0) % step == 0.0 {
+            marks.push(egui_plot::GridMark {
+                value: reply,
+                step_size: step,
+            });
+        }
+        reply += 1.0;
+    }
+    marks
+}
+
+/// About three marks on round millisecond values (1, 2 or 5 times a power of ten).
+fn millisecond_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    let (min, max) = input.bounds;
+    let rough = ((max - min) / 3.0).max(1.0);
+    let power = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|factor| factor * power)
+        .find(|step| *step >= rough)
+        .unwrap_or(10.0 * power);
+    let mut marks = Vec::new();
+    let mut value = (min / step).ceil().max(0.0) * step;
+    while value <= max && marks.len() < 8 {
+        marks.push(egui_plot::GridMark {
+            value,
+            step_size: step,
+        });
+        value += step;
+    }
+    marks
+}
+
+/// `3` for 3.0; nothing for 2.5, so no axis shows a fractional reply or millisecond.
+fn whole_number(value: f64) -> String {
+    if value.abs() < 1e-6 {
+        "0".to_owned() // not "-0"
+    } else if value.fract().abs() < 1e-6 && value > 0.0 {
+        format!("{value:.0}")
+    } else {
+        String::new()
+    }
 }
 
 /// `3 d 4 h`, `2 h 5 min`, `42 s`.
@@ -137,6 +210,29 @@ pub fn format_uptime(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_latency_axes_show_whole_numbers_only() {
+        assert_eq!(whole_number(2.0), "2");
+        assert_eq!(whole_number(2.5), "");
+        assert_eq!(whole_number(-0.0), "0");
+        let marks: Vec<f64> = reply_marks(egui_plot::GridInput {
+            bounds: (0.45, 2.55),
+            base_step_size: 0.01,
+        })
+        .iter()
+        .map(|mark| mark.value)
+        .collect();
+        assert_eq!(marks, [1.0, 2.0]);
+        let marks: Vec<f64> = millisecond_marks(egui_plot::GridInput {
+            bounds: (-30.0, 700.0),
+            base_step_size: 1.0,
+        })
+        .iter()
+        .map(|mark| mark.value)
+        .collect();
+        assert_eq!(marks, [0.0, 500.0]);
+    }
 
     #[test]
     fn uptime_reads_in_the_largest_units() {

@@ -22,6 +22,9 @@ use axum::{Json, Router};
 use tokio::sync::{Notify, mpsc};
 
 /// The markdown every normal reply streams: heading, list, table, inline and block code.
+/// What a message containing `RATE` gets: rate limited for this many seconds.
+pub const RATE_LIMIT_SECS: u64 = 2;
+
 pub const REPLY_MARKDOWN: &str = "## Plan 🚀\n\n- first **bold** item\n- second with `inline code`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```rust\nfn main() { println!(\"hi\"); }\n```\n\nSee [the docs](https://example.com).";
 
 #[derive(Default)]
@@ -241,6 +244,20 @@ async fn send_message(
                 "api_error",
                 "upstream_unavailable",
             );
+        }
+        if body.message.contains("RATE") {
+            // As the real proxy answers a rate limit: 429, Retry-After, and the seconds in the body.
+            let body = ErrorResponse {
+                error: ErrorBody {
+                    message: "Too many requests from this session.".into(),
+                    kind: "rate_limit_error".into(),
+                    param: None,
+                    code: Some("rate_limited".into()),
+                    retry_after_secs: Some(RATE_LIMIT_SECS),
+                },
+            };
+            let retry_after = [("retry-after", RATE_LIMIT_SECS.to_string())];
+            return (StatusCode::TOO_MANY_REQUESTS, retry_after, Json(body)).into_response();
         }
         if body.message.contains("REFUSE") {
             let refused = ChatEvent::Refused {

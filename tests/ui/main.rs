@@ -2,6 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod fake_proxy;
+mod fonts;
+mod markdown;
+mod rate_limit;
 mod real_proxy;
 mod snapshots;
 
@@ -55,11 +58,11 @@ pub fn step_until(harness: &mut AppHarness, what: &str, done: impl Fn(&AshleyApp
     }
 }
 
-fn connected(app: &AshleyApp) -> bool {
+pub fn connected(app: &AshleyApp) -> bool {
     app.session_id().is_some() && !app.is_sending()
 }
 
-fn type_and_press_enter(harness: &mut AppHarness, text: &str) {
+pub fn type_and_press_enter(harness: &mut AppHarness, text: &str) {
     harness.get_by_role(Role::MultilineTextInput).focus();
     harness.step();
     harness
@@ -70,11 +73,11 @@ fn type_and_press_enter(harness: &mut AppHarness, text: &str) {
     harness.step();
 }
 
-fn last_message(app: &AshleyApp) -> &ashley::conversation::ChatMessage {
+pub fn last_message(app: &AshleyApp) -> &ashley::conversation::ChatMessage {
     app.conversation().messages().last().unwrap()
 }
 
-const WIDE: egui::Vec2 = egui::vec2(1100.0, 760.0);
+pub const WIDE: egui::Vec2 = egui::vec2(1100.0, 760.0);
 
 #[test]
 fn pick_a_persona_send_and_see_the_streamed_markdown_reply() {
