@@ -8,7 +8,7 @@ export PORT
 
 .DEFAULT_GOAL := help
 .PHONY: help setup run desktop test bench web proxy build fmt fmt-check clippy clippy-wasm \
-	test-rust lint-docker e2e size clean-web
+	test-rust lint-docker docker-check e2e size fonts clean-web
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,8 +54,14 @@ test-rust: ## Only the cargo tests (all crates, nextest when installed)
 lint-docker: ## hadolint on the Dockerfile, warnings are errors
 	@scripts/test.sh hadolint
 
+docker-check: ## Build the Space image for real (Docker, else podman), run it as the Space does and probe it (slow: ~35 min the first time)
+	@scripts/docker-check.sh
+
 e2e: ## Only the end-to-end tests (browser and window)
 	@scripts/test.sh e2e
+
+fonts: ## Rebuild the subset emoji/symbol fonts in assets/ (needs npm and PyPI; not part of test)
+	@scripts/emoji-font.sh
 
 size: ## Size of the built web bundle: raw, gzip, brotli
 	@scripts/size.sh
