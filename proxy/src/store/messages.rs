@@ -1,6 +1,6 @@
 //! Sessions and their messages: the queries behind history, context and streaming replies.
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{Connection, params};
 
 use super::{from_sql_int, now_ms, to_sql_int};
 use crate::api::{HistoryMessage, ReplyStats, Role, StoreStats};
@@ -16,19 +16,18 @@ pub struct NewMessage<'a> {
 }
 
 pub fn create_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<()> {
-    db.execute(
+    db.prepare_cached(
         "INSERT INTO sessions (id, created_at_ms, last_active_ms) VALUES (?1, ?2, ?2)",
-        params![id, now_ms],
-    )?;
+    )?
+    .execute(params![id, now_ms])?;
     Ok(())
 }
 
 /// Marks the session active; false when it does not exist.
 pub fn touch_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<bool> {
-    let changed = db.execute(
-        "UPDATE sessions SET last_active_ms = ?2 WHERE id = ?1",
-        params![id, now_ms],
-    )?;
+    let changed = db
+        .prepare_cached("UPDATE sessions SET last_active_ms = ?2 WHERE id = ?1")?
+        .execute(params![id, now_ms])?;
     Ok(changed > 0)
 }
 
@@ -235,12 +234,9 @@ pub fn stats(db: &Connection) -> rusqlite::Result<StoreStats> {
 
 /// Whether a session exists, without touching it.
 pub fn session_exists(db: &Connection, id: &str) -> rusqlite::Result<bool> {
-    Ok(db
-        .query_row("SELECT 1 FROM sessions WHERE id = ?1", params![id], |_| {
-            Ok(())
-        })
-        .optional()?
-        .is_some())
+    // Asked on every request: the statement is prepared once per connection.
+    db.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?
+        .exists(params![id])
 }
 
 #[cfg(test)]
