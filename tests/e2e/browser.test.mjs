@@ -1,7 +1,7 @@
 // The served web app in headless Chromium, against the real ashley-proxy and the fake upstream:
 // it renders without console errors, a typed message gets a streamed reply, a persona switch
-// changes the system prompt upstream, a reload restores the conversation, and the API key never
-// reaches the page. Run through browser.sh, which builds and passes the binaries and bundle.
+// changes the system prompt upstream, a reload restores the conversation, emoji and code in a
+// reply render (the monospace font fetched only then), and the API key never reaches the page. Run through browser.sh, which builds and passes the binaries and bundle.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import {
   canvasIsPainted,
   clickWidget,
+  emojiYellowPixels,
   hasTestHandle,
   launchChromium,
   readTestState,
@@ -254,6 +255,35 @@ test('reloading the page restores the conversation', { timeout: 60000 }, async (
     const text = await ocrText(shot);
     return text.includes(REPLY_WORD) && /technical persona/i.test(text);
   }, { timeoutMs: 15000, intervalMs: 250 });
+});
+
+test('emoji and code in a reply render, and the code font is fetched only then', { timeout: 60000 }, async () => {
+  await requireHandle();
+  const fontRequests = () => received.filter((entry) => entry.url.includes('/fonts/')).map((entry) => entry.url);
+  assert.deepEqual(fontRequests(), [], 'no font is downloaded before a message shows code');
+  const yellowBefore = await emojiYellowPixels(page);
+  // [[echo]]: the fake answers with this very text, so the reply holds the emoji and the code.
+  const message = `[[echo]] ${REPLY_WORD} 🙂 🥳 with \`let code = 1;\``;
+  const { reply } = await sendAndAwaitReply(message);
+  assert.ok(reply.content.includes('🥳'), 'the reply carries the emoji');
+  const shot = join(artifacts, '06-emoji-and-code.png');
+  const added = await waitFor(
+    'the emoji to be drawn in colour, not as boxes',
+    async () => {
+      await screenshotCanvas(page, shot);
+      const added = (await emojiYellowPixels(page)) - yellowBefore;
+      // Two faces in the message and two in the reply, roughly 10x10 yellow pixels each.
+      return added > 150 ? added : null;
+    },
+    { timeoutMs: 15000, intervalMs: 250 },
+  );
+  assert.ok(added > 150, `emoji pixels drawn: ${added}`);
+  await waitFor('the monospace font to be fetched once code is shown', () => fontRequests().length > 0 || null);
+  assert.deepEqual(
+    fontRequests().map((url) => url.split('/').pop()),
+    ['Hack-Regular.ttf'],
+    'only the monospace font is fetched, once',
+  );
 });
 
 /** Every file of the bundle as text, compressed variants decompressed. */

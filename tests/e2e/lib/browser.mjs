@@ -135,6 +135,30 @@ async function distinctColourCount(page, png) {
   }, png.toString('base64'));
 }
 
+/**
+ * Pixels of the canvas in the saturated yellow of colour emoji faces (🙂 🥳 in Noto Color Emoji).
+ * The app's own palette (slate, blue, violet, green) has none, and a missing glyph is drawn as an
+ * outlined box in the text colour, so this counts emoji that really rendered.
+ */
+export async function emojiYellowPixels(page) {
+  const png = await page.locator('#ashley_canvas').screenshot();
+  return page.evaluate(async (base64) => {
+    const bitmap = await createImageBitmap(
+      await (await fetch(`data:image/png;base64,${base64}`)).blob(),
+    );
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const context = canvas.getContext('2d');
+    context.drawImage(bitmap, 0, 0);
+    const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
+    let count = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+      if (r > 200 && g > 150 && b < 90) count += 1;
+    }
+    return count;
+  }, png.toString('base64'));
+}
+
 /** Page coordinates of the centre of a widget rect [x, y, w, h] given relative to the canvas. */
 export async function widgetCentre(page, rect) {
   const box = await page.locator('#ashley_canvas').boundingBox();
