@@ -76,6 +76,10 @@ impl Store {
         let db = open_connection(&path)
             .map_err(|err| StoreError(format!("cannot open {}: {err}", path.display())))?;
         db.execute_batch(schema::SCHEMA)?;
+        // SQLite checkpoints the WAL inside whichever commit crosses 1,000 pages; on this
+        // connection that would be a request's commit (a multi-millisecond stall at p99). The
+        // usage writer's connection keeps the automatic checkpoint and checkpoints when idle.
+        db.pragma_update(None, "wal_autocheckpoint", 0)?;
         let usage_db = open_connection(&path)?;
         let (usage, receiver) = mpsc::channel();
         std::thread::Builder::new()

@@ -1,6 +1,7 @@
 //! Usage analytics: rows queued by requests, written in batches by one background thread.
 
 use std::sync::mpsc;
+use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
@@ -24,8 +25,24 @@ pub struct UsageRecord {
     pub total_ms: u64,
 }
 
+/// How long the writer waits for rows before it checkpoints the WAL anyway.
+const IDLE_CHECKPOINT_AFTER: Duration = Duration::from_secs(30);
+
+/// Writes queued rows until every sender is gone. This thread also keeps the WAL short: its
+/// commits run SQLite's automatic checkpoint, and when no rows come for a while it checkpoints
+/// what the request connection (which does not checkpoint) wrote.
 pub(super) fn write_usage(db: &Connection, receiver: &mpsc::Receiver<UsageRecord>) {
-    while let Ok(first) = receiver.recv() {
+    loop {
+        let first = match receiver.recv_timeout(IDLE_CHECKPOINT_AFTER) {
+            Ok(first) => first,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(err) = db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!("could not checkpoint the database's write-ahead log: {err}");
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let mut batch = vec![first];
         batch.extend(receiver.try_iter().take(1000));
         if let Err(err) = insert_usage(db, &batch) {
