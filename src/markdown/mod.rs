@@ -55,15 +55,6 @@ impl MarkdownCache {
         self.parses
     }
 
-    /// Messages currently held parsed.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Call once per frame before showing messages: ages and trims the cache.
     pub fn begin_frame(&mut self) {
         self.frame += 1;
@@ -115,5 +106,44 @@ impl MarkdownCache {
         };
         renderer.blocks(ui, &entry.document.blocks, 0);
         self.saw_code |= renderer.saw_code;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs one frame of a bare context, showing the messages `ids` (each with its own text).
+    fn frame(ctx: &egui::Context, cache: &mut MarkdownCache, ids: std::ops::Range<u64>) {
+        let mut output = ctx.run_ui(egui::RawInput::default(), |ui| {
+            cache.begin_frame();
+            for id in ids.clone() {
+                cache.show(ui, id, &format!("message **{id}**"));
+            }
+        });
+        // No renderer here: the font atlas updates are dropped on purpose.
+        output.textures_delta.clear();
+    }
+
+    #[test]
+    fn messages_scrolled_past_are_dropped_once_the_cache_is_full() {
+        let ctx = egui::Context::default();
+        let mut cache = MarkdownCache::default();
+        let scrolled_past = u64::try_from(KEEP_ENTRIES).unwrap_or(u64::MAX) + 100;
+        frame(&ctx, &mut cache, 0..scrolled_past);
+        assert_eq!(cache.entries.len() as u64, scrolled_past);
+        for _ in 0..STALE_AFTER_FRAMES {
+            frame(&ctx, &mut cache, 0..3);
+        }
+        assert_eq!(
+            cache.entries.len(),
+            3,
+            "only the messages still shown stay parsed"
+        );
+        assert_eq!(
+            cache.parse_count(),
+            scrolled_past,
+            "shown messages were not re-parsed"
+        );
     }
 }
