@@ -182,6 +182,116 @@ pub struct ErrorBody {
     pub retry_after_secs: Option<u64>,
 }
 
+/// Every machine-readable error code the proxy answers, on `/api` and `/v1` alike. Serialised as
+/// the snake_case string (`message_too_long`); a client matches on the variant, never on a prefix.
+/// A code from a newer proxy that this build does not know decodes as [`ErrorCode::Unknown`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    // The request itself: fixing it is up to the sender.
+    InvalidBody,
+    MalformedJson,
+    UnsupportedMediaType,
+    BodyTooLarge,
+    InvalidPath,
+    UnknownEndpoint,
+    MethodNotAllowed,
+    EmptyMessage,
+    MessageTooLong,
+    UnknownPersona,
+    UnknownSession,
+    NothingToRegenerate,
+    InvalidMessages,
+    UnsupportedRole,
+    UnsupportedContent,
+    UnsupportedParameter,
+    InvalidTemperature,
+    InvalidMaxTokens,
+    ModelNotFound,
+    ContentFlagged,
+    FileNotFound,
+    WebAppMissing,
+    /// `/v1`: the conversation does not fit the model's context (OpenAI's own code).
+    ContextLengthExceeded,
+    /// The app: even the newest message alone does not fit the model's context.
+    ContextTooLong,
+    // Limits: waiting helps.
+    RateLimited,
+    // The proxy's side.
+    ModerationUnavailable,
+    StorageFull,
+    StoreUnavailable,
+    InternalError,
+    ShuttingDown,
+    // The model provider's side.
+    UpstreamUnavailable,
+    UpstreamUnreachable,
+    UpstreamTimeout,
+    UpstreamRejected,
+    UpstreamRateLimited,
+    UpstreamModelNotFound,
+    UpstreamInvalidResponse,
+    UpstreamDisconnected,
+    UpstreamAuth,
+    /// A code this build does not know (sent by a newer proxy).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The wire string, as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidBody => "invalid_body",
+            Self::MalformedJson => "malformed_json",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::BodyTooLarge => "body_too_large",
+            Self::InvalidPath => "invalid_path",
+            Self::UnknownEndpoint => "unknown_endpoint",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::EmptyMessage => "empty_message",
+            Self::MessageTooLong => "message_too_long",
+            Self::UnknownPersona => "unknown_persona",
+            Self::UnknownSession => "unknown_session",
+            Self::NothingToRegenerate => "nothing_to_regenerate",
+            Self::InvalidMessages => "invalid_messages",
+            Self::UnsupportedRole => "unsupported_role",
+            Self::UnsupportedContent => "unsupported_content",
+            Self::UnsupportedParameter => "unsupported_parameter",
+            Self::InvalidTemperature => "invalid_temperature",
+            Self::InvalidMaxTokens => "invalid_max_tokens",
+            Self::ModelNotFound => "model_not_found",
+            Self::ContentFlagged => "content_flagged",
+            Self::FileNotFound => "file_not_found",
+            Self::WebAppMissing => "web_app_missing",
+            Self::ContextLengthExceeded => "context_length_exceeded",
+            Self::ContextTooLong => "context_too_long",
+            Self::RateLimited => "rate_limited",
+            Self::ModerationUnavailable => "moderation_unavailable",
+            Self::StorageFull => "storage_full",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::InternalError => "internal_error",
+            Self::ShuttingDown => "shutting_down",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::UpstreamUnreachable => "upstream_unreachable",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::UpstreamRejected => "upstream_rejected",
+            Self::UpstreamRateLimited => "upstream_rate_limited",
+            Self::UpstreamModelNotFound => "upstream_model_not_found",
+            Self::UpstreamInvalidResponse => "upstream_invalid_response",
+            Self::UpstreamDisconnected => "upstream_disconnected",
+            Self::UpstreamAuth => "upstream_auth",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
@@ -287,5 +397,21 @@ mod tests {
             text,
             r#"{"error":{"message":"m","type":"invalid_request_error","param":"messages","code":null}}"#
         );
+    }
+
+    #[test]
+    fn error_codes_serialise_as_their_wire_strings() {
+        for code in [
+            ErrorCode::MessageTooLong,
+            ErrorCode::UpstreamRateLimited,
+            ErrorCode::ContextLengthExceeded,
+            ErrorCode::StorageFull,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+        }
+        let newer: ErrorCode = serde_json::from_str("\"some_future_code\"").unwrap();
+        assert_eq!(newer, ErrorCode::Unknown);
     }
 }
