@@ -195,8 +195,8 @@ impl Upstream {
     }
 
     /// POSTs a JSON body (with retries, see `send`) and parses the whole JSON answer;
-    /// `what` names the body in protocol errors.
-    async fn post_json<T: serde::de::DeserializeOwned>(
+    /// `what` names the body in protocol errors. Crate-wide for the guard model's check.
+    pub(crate) async fn post_json<T: serde::de::DeserializeOwned>(
         &self,
         url: Url,
         body: Vec<u8>,

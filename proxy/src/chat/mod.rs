@@ -9,6 +9,7 @@ use crate::{
 };
 
 mod app_reply;
+pub mod fit;
 mod producer;
 mod reply_row;
 
