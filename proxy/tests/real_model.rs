@@ -165,10 +165,14 @@ fn quick_personas(dir: &Path) -> PathBuf {
 
 /// A proxy in front of `llama`, configured from flags like `main` with a dummy key.
 async fn proxy_for(llama: &LlamaServer) -> Harness {
+    proxy_with_flags(llama, &[]).await
+}
+
+async fn proxy_with_flags(llama: &LlamaServer, flags: &[&str]) -> Harness {
     let data_dir = tempfile::tempdir().unwrap();
     let personas = quick_personas(data_dir.path());
     let base_url = llama.base_url();
-    let cli = Cli::try_parse_from([
+    let mut args = vec![
         "ashley-proxy",
         "--openai-api-key",
         "sk-dummy-llama-server-ignores-it",
@@ -178,8 +182,9 @@ async fn proxy_for(llama: &LlamaServer) -> Harness {
         MODEL_ALIAS,
         "--personas",
         personas.to_str().unwrap(),
-    ])
-    .unwrap();
+    ];
+    args.extend_from_slice(flags);
+    let cli = Cli::try_parse_from(args).unwrap();
     let config = Config {
         data_dir: data_dir.path().to_path_buf(),
         rate_limit_per_minute: 0,
@@ -355,4 +360,33 @@ async fn a_message_over_the_context_says_so_and_is_kept() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "context_length_exceeded", "{body}");
     assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+}
+
+/// SmolLM2 is no guard model: asked as one (the real request: non-streamed, temperature 0, a few
+/// tokens) it answers prose, which is no verdict, so the message is kept back, not waved through.
+#[tokio::test]
+async fn a_guard_model_answering_prose_fails_closed() {
+    let llama = LlamaServer::start().await;
+    let harness = proxy_with_flags(
+        &llama,
+        &["--moderation", "guard", "--guard-model", MODEL_ALIAS],
+    )
+    .await;
+    let session = harness.new_session().await;
+    let response = harness
+        .post_json(
+            &format!("/api/sessions/{session}/messages"),
+            &json!({"persona": "ashley", "message": "Hello! How are you today?"}),
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "moderation_unavailable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not judge"),
+        "{body}"
+    );
 }
