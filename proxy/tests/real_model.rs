@@ -241,6 +241,11 @@ async fn every_persona_answers_through_the_app_api_and_the_openai_sdk() {
         };
         let tokens = stats.completion_tokens.unwrap_or_default();
         assert!((1..=REPLY_TOKENS).contains(&tokens), "{stats:?}");
+        eprintln!(
+            "real model: {persona}: {tokens} tokens, first after {} ms, all after {} ms",
+            stats.ttft_ms.unwrap_or_default(),
+            stats.total_ms
+        );
     }
 
     let script = concat!(
