@@ -351,6 +351,43 @@ mod tests {
     }
 
     #[test]
+    fn only_throttling_and_outages_are_worth_a_retry() {
+        let status = |status: u16, code: Option<&str>| UpstreamError::Status {
+            status,
+            code: code.map(str::to_owned),
+            retry_after: None,
+        };
+        for transient in [
+            status(429, None),
+            status(503, None),
+            status(408, None),
+            UpstreamError::Timeout,
+            UpstreamError::Connect("host".to_owned()),
+        ] {
+            assert!(matches!(
+                upstream_failure(&transient),
+                CheckFailure::Transient
+            ));
+        }
+        for setup in [
+            status(404, None),
+            status(401, None),
+            status(400, Some("model_not_found")),
+        ] {
+            assert!(matches!(
+                upstream_failure(&setup),
+                CheckFailure::Misconfigured
+            ));
+        }
+        for too_long in ["context_length_exceeded", "exceed_context_size_error"] {
+            assert!(matches!(
+                upstream_failure(&status(400, Some(too_long))),
+                CheckFailure::NoVerdict
+            ));
+        }
+    }
+
+    #[test]
     fn refusals_name_the_categories() {
         let message =
             refusal_message(&["violence".to_owned(), "harassment/threatening".to_owned()]);
