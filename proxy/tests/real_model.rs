@@ -263,7 +263,7 @@ async fn every_persona_answers_through_the_app_api_and_the_openai_sdk() {
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .unwrap()
-        .expect("python3 runs");
+        .expect("python3 must be on PATH (`make setup` installs the openai SDK with it)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
