@@ -339,12 +339,12 @@ pub(super) fn session_exists(db: &Connection, id: &str) -> rusqlite::Result<bool
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::store::sqlite::schema::SCHEMA;
+    use crate::store::sqlite::migrations;
 
     fn memory() -> Connection {
-        let db = Connection::open_in_memory().unwrap();
+        let mut db = Connection::open_in_memory().unwrap();
         db.pragma_update(None, "foreign_keys", "ON").unwrap();
-        db.execute_batch(SCHEMA).unwrap();
+        migrations::upgrade(&mut db, std::path::Path::new(":memory:")).unwrap();
         db
     }
 

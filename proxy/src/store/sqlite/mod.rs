@@ -17,8 +17,8 @@ use crate::api::{HistoryMessage, ReplyStats, StoreStats};
 
 mod errors;
 mod messages;
+mod migrations;
 mod open;
-mod schema;
 mod usage;
 
 use usage::UsageCommand;

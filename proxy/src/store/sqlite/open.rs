@@ -4,7 +4,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, ErrorCode, MAIN_DB};
 
-use super::{errors::kind_of, schema};
+use super::{errors::kind_of, migrations};
 use crate::store::StoreError;
 
 /// The connection requests use: schema brought up to date, never checkpointing.
@@ -21,8 +21,8 @@ pub(super) fn request_connection(data_dir: &Path, path: &Path) -> Result<Connect
             path.display()
         )));
     }
-    let db = connection(path)?;
-    schema::upgrade(&db, path)?;
+    let mut db = connection(path)?;
+    migrations::upgrade(&mut db, path)?;
     // SQLite checkpoints the WAL inside whichever commit crosses 1,000 pages; on this
     // connection that would be a request's commit (a multi-millisecond stall at p99). The
     // usage writer's connection keeps the automatic checkpoint and checkpoints when idle.
