@@ -19,6 +19,7 @@ mod errors;
 mod messages;
 mod migrations;
 mod open;
+mod turns;
 mod usage;
 
 use usage::UsageCommand;
@@ -156,7 +157,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<MessageId>, StoreError> {
         let message = OwnedUserMessage::new(message);
         self.run(true, move |db| {
-            messages::save_user_message(db, message.borrow())
+            turns::save_user_message(db, message.borrow())
         })
         .await
     }
@@ -168,7 +169,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<Turn>, StoreError> {
         let message = OwnedUserMessage::new(message);
         self.run(true, move |db| {
-            messages::begin_turn(db, message.borrow(), context_messages)
+            turns::begin_turn(db, message.borrow(), context_messages)
         })
         .await
     }
@@ -180,7 +181,7 @@ impl Store for SqliteStore {
     ) -> Result<Regeneration, StoreError> {
         let session_id = session_id.to_owned();
         self.run(true, move |db| {
-            messages::begin_regenerate(db, &session_id, context_messages)
+            turns::begin_regenerate(db, &session_id, context_messages)
         })
         .await
     }
@@ -194,7 +195,7 @@ impl Store for SqliteStore {
         let (session_id, persona, text) =
             (session_id.to_owned(), persona.to_owned(), text.to_owned());
         self.run(true, move |db| {
-            messages::start_reply(db, &session_id, &persona, &text)
+            turns::start_reply(db, &session_id, &persona, &text)
         })
         .await
     }
