@@ -3,7 +3,10 @@
 
 use ashley_proxy::{
     AppState, Config,
-    store::{SqliteStore, Store as _, StoreErrorKind, StoreHealth, StoreOptions, UserMessage},
+    store::{
+        SqliteStore, Store as _, StoreErrorKind, StoreHealth, StoreOptions, UsageRecord,
+        UserMessage,
+    },
 };
 
 fn said<'a>(session_id: &'a str, text: &'a str) -> UserMessage<'a> {
@@ -115,4 +118,39 @@ async fn the_server_does_not_start_on_a_damaged_database() {
     let message = err.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(message.contains("damaged"), "{message}");
+}
+
+#[tokio::test]
+async fn the_usage_writer_reports_a_full_database_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        max_page_count: Some(1),
+    };
+    let store = SqliteStore::open(dir.path(), options).unwrap();
+    let row = UsageRecord {
+        source: "app".to_owned(),
+        persona: "ashley".repeat(50),
+        outcome: "complete".to_owned(),
+        ..UsageRecord::default()
+    };
+    // More rows than the usage table's one page holds.
+    for _ in 0..200 {
+        store.record_usage(row.clone());
+    }
+    wait_for_health(&store, StoreHealth::Full).await;
+    store.set_max_page_count(1_000_000).await.unwrap();
+    store.record_usage(row);
+    wait_for_health(&store, StoreHealth::Ok).await;
+}
+
+async fn wait_for_health(store: &SqliteStore, wanted: StoreHealth) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.health() != wanted {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "health stayed {:?}, wanted {wanted:?}",
+            store.health()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
