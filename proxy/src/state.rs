@@ -16,7 +16,7 @@ use crate::{
     metrics::Metrics,
     moderation::Moderator,
     personas::Persona,
-    store::{self, Store, StoreError},
+    store::{self, Store, StoreError, StoreHealth},
     upstream::Upstream,
 };
 
@@ -40,7 +40,7 @@ pub struct AppState {
 
 struct Inner {
     config: Config,
-    store: Store,
+    store: Arc<dyn Store>,
     upstream: Upstream,
     moderator: Moderator,
     limiter: RateLimiter,
@@ -61,7 +61,7 @@ impl AppState {
     /// the idle-session sweeper and the first reachability check.
     pub fn new(config: Config) -> Result<Self, StartupError> {
         let metrics = Arc::new(Metrics::default());
-        let store = Store::open(&config.data_dir)
+        let store = store::open(&config.data_dir)
             .map_err(|err| StartupError(format!("ASHLEY_DATA_DIR: {err}")))?;
         let upstream = Upstream::new(&config, metrics.clone()).map_err(StartupError)?;
         let moderator = Moderator::new(
@@ -95,7 +95,7 @@ impl AppState {
         &self.inner.config
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 
@@ -140,11 +140,9 @@ impl AppState {
 
     /// Deletes sessions idle longer than the configured time to live.
     pub async fn expire_idle_sessions(&self) -> Result<usize, StoreError> {
-        let ttl = i64::try_from(self.inner.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = store::now_ms().saturating_sub(ttl);
         self.inner
             .store
-            .call(move |db| store::expire_idle_sessions(db, cutoff))
+            .expire_idle_sessions(self.inner.config.session_ttl)
             .await
     }
 
@@ -190,7 +188,7 @@ impl AppState {
     pub async fn status(&self) -> Status {
         let metrics = &self.inner.metrics;
         let config = &self.inner.config;
-        let store = match self.inner.store.call(store::stats).await {
+        let store = match self.inner.store.stats().await {
             Ok(stats) => stats,
             Err(err) => {
                 tracing::warn!("status could not read store stats: {err}");
@@ -200,7 +198,9 @@ impl AppState {
         let requests = metrics.requests();
         let errors = metrics.errors();
         let upstream_reachable = self.upstream_reachable();
-        let degraded = upstream_reachable == Some(false) || metrics.recent_failure_rate() > 0.25;
+        let degraded = upstream_reachable == Some(false)
+            || metrics.recent_failure_rate() > 0.25
+            || self.inner.store.health() != StoreHealth::Ok;
         Status {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_secs: metrics.started.elapsed().as_secs(),

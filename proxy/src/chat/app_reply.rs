@@ -6,12 +6,12 @@ use tokio::sync::mpsc;
 
 use super::{Producer, millis, reply_row::ReplyRow};
 use crate::{
-    api::{ChatEvent, ReplyStats, Role},
+    api::{ChatEvent, ReplyStats},
     demo,
     metrics::Outcome,
     personas::Persona,
     state::AppState,
-    store::{self, NewMessage, UsageRecord},
+    store::{self, UsageRecord},
     upstream::{ChatParams, UpstreamError, Usage},
 };
 
@@ -160,35 +160,26 @@ async fn finish(
         (_, false) => Outcome::Partial,
         (_, true) => Outcome::Error,
     };
+    let partial = !complete;
     let stored = if let Some(id) = row_id {
-        let (content, stats) = (reply.clone(), stats.clone());
-        let partial = !complete;
         state
             .store()
-            .call(move |db| store::finalise_reply(db, id, &content, &stats, partial).map(|()| id))
+            .finish_reply(id, &reply, &stats, partial)
             .await
-            .map(Some)
+            .map(|()| Some(id))
     } else if complete || !reply.is_empty() {
-        let session_id = job.session_id.clone();
-        let persona = job.persona.id.clone();
-        let content = reply.clone();
-        let stats = stats.clone();
-        let partial = !complete;
-        state
-            .store()
-            .call(move |db| {
-                let message = NewMessage {
-                    session_id: &session_id,
-                    role: Role::Assistant,
-                    content: &content,
-                    persona: &persona,
-                    stats: Some(&stats),
-                    partial,
-                };
-                store::insert_message(db, &message, store::now_ms())
-            })
+        // No progress was saved (no delta arrived): the row is started and finished here.
+        let store = state.store();
+        match store
+            .start_reply(&job.session_id, &job.persona.id, &reply)
             .await
-            .map(Some)
+        {
+            Ok(id) => store
+                .finish_reply(id, &reply, &stats, partial)
+                .await
+                .map(|()| Some(id)),
+            Err(err) => Err(err),
+        }
     } else {
         Ok(None)
     };

@@ -5,11 +5,7 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt as _;
 use tokio::task::JoinHandle;
 
-use crate::{
-    api::Role,
-    state::AppState,
-    store::{self, NewMessage, StoreError},
-};
+use crate::{state::AppState, store::StoreError};
 
 /// At most this often a streaming reply's text is written to the store ...
 const SAVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -52,22 +48,10 @@ impl ReplyRow {
         let (session_id, persona) = (session_id.to_owned(), persona.to_owned());
         let store = state.store().clone();
         let save = tokio::spawn(async move {
-            store
-                .call(move |db| match existing {
-                    Some(id) => store::update_reply_text(db, id, &content).map(|()| id),
-                    None => {
-                        let message = NewMessage {
-                            session_id: &session_id,
-                            role: Role::Assistant,
-                            content: &content,
-                            persona: &persona,
-                            stats: None,
-                            partial: true,
-                        };
-                        store::insert_message(db, &message, store::now_ms())
-                    }
-                })
-                .await
+            match existing {
+                Some(id) => store.save_progress(id, &content).await.map(|()| id),
+                None => store.start_reply(&session_id, &persona, &content).await,
+            }
         });
         self.saving = Some((save, reply.len()));
         self.saved_at = Some(Instant::now());

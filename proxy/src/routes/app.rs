@@ -22,7 +22,7 @@ use crate::{
     personas::Persona,
     routes::{ClientIp, events::event_stream_of_one},
     state::AppState,
-    store::{self, UsageRecord},
+    store::{self, Regeneration, Turn, UsageRecord, UserMessage},
 };
 
 pub use super::events::{event_stream, no_proxy_buffering};
@@ -122,10 +122,9 @@ async fn create_session(
 ) -> Result<Response, ApiError> {
     state.check_rate(client)?;
     let session_id = new_session_id()?;
-    let id = session_id.clone();
     state
         .store()
-        .call(move |db| store::create_session(db, &id, store::now_ms()))
+        .create_session(&session_id)
         .await
         .map_err(store_failure)?;
     Ok((StatusCode::CREATED, Json(SessionCreated { session_id })).into_response())
@@ -136,10 +135,9 @@ async fn history(
     AppPath(id): AppPath<String>,
 ) -> Result<Json<History>, ApiError> {
     check_session_id(&id)?;
-    let key = id.clone();
     let messages = state
         .store()
-        .call(move |db| store::history(db, &key, store::now_ms()))
+        .history(&id)
         .await
         .map_err(store_failure)?
         .ok_or_else(unknown_session)?;
@@ -156,7 +154,7 @@ async fn clear_session(
     check_session_id(&id)?;
     let existed = state
         .store()
-        .call(move |db| store::clear_session(db, &id, store::now_ms()))
+        .delete_session(&id)
         .await
         .map_err(store_failure)?;
     if existed {
@@ -184,10 +182,9 @@ async fn send_message(
     let notice = if state.moderator().clean_without_call(&body.message) {
         None
     } else {
-        let key = id.clone();
         let exists = state
             .store()
-            .call(move |db| store::session_exists(db, &key))
+            .session_exists(&id)
             .await
             .map_err(store_failure)?;
         if !exists {
@@ -208,11 +205,14 @@ async fn send_message(
             }
             Decision::Unavailable { message } => {
                 // Fail closed, but keep what the person typed: nothing reached the model.
-                let (session_id, persona_id, text) =
-                    (id.clone(), persona.id.clone(), body.message.clone());
+                let said = UserMessage {
+                    session_id: &id,
+                    persona: &persona.id,
+                    text: &body.message,
+                };
                 state
                     .store()
-                    .call(move |db| store::insert_user_message(db, &session_id, &persona_id, &text))
+                    .save_user_message(said)
                     .await
                     .map_err(store_failure)?;
                 return Err(ApiError::new(
@@ -226,24 +226,21 @@ async fn send_message(
     };
     // Stored before the upstream call: no upstream failure can lose what the person typed.
     let history_len = state.config().history_messages + 1;
-    let (session_id, persona_id, text) = (id.clone(), persona.id.clone(), body.message);
+    let message = UserMessage {
+        session_id: &id,
+        persona: &persona.id,
+        text: &body.message,
+    };
     let stored = state
         .store()
-        .call(move |db| {
-            if !store::session_exists(db, &session_id)? {
-                return Ok(None);
-            }
-            // One commit (one WAL write) for the session touch and the message.
-            let transaction = db.unchecked_transaction()?;
-            let message_id =
-                store::insert_user_message(&transaction, &session_id, &persona_id, &text)?;
-            let recent = store::recent_messages(&transaction, &session_id, history_len)?;
-            transaction.commit()?;
-            Ok(Some((message_id, recent)))
-        })
+        .begin_turn(message, history_len)
         .await
         .map_err(store_failure)?;
-    let Some((user_message_id, recent)) = stored else {
+    let Some(Turn {
+        user_message_id,
+        context: recent,
+    }) = stored
+    else {
         return Err(unknown_session());
     };
     let params = chat::context(&persona, &recent);
@@ -272,30 +269,20 @@ async fn regenerate(
     check_session_id(&id)?;
     let persona = find_persona(&state, &body.persona)?.clone();
     let history_len = state.config().history_messages + 1;
-    let key = id.clone();
     let found = state
         .store()
-        .call(move |db| {
-            // One commit: the old reply goes and the context is read as one step.
-            let transaction = db.unchecked_transaction()?;
-            if !store::touch_session(&transaction, &key, store::now_ms())? {
-                return Ok(None);
-            }
-            let last_user = store::drop_last_reply(&transaction, &key)?;
-            let recent = store::recent_messages(&transaction, &key, history_len)?;
-            transaction.commit()?;
-            Ok(Some((last_user, recent)))
-        })
+        .begin_regenerate(&id, history_len)
         .await
         .map_err(store_failure)?;
-    let Some((last_user, recent)) = found else {
-        return Err(unknown_session());
-    };
-    let Some(last_user) = last_user else {
-        return Err(ApiError::invalid(
-            "nothing_to_regenerate",
-            "There is no message to answer again in this conversation.",
-        ));
+    let (last_user, recent) = match found {
+        Regeneration::Ready { last_user, context } => (last_user, context),
+        Regeneration::UnknownSession => return Err(unknown_session()),
+        Regeneration::NothingToRegenerate => {
+            return Err(ApiError::invalid(
+                "nothing_to_regenerate",
+                "There is no message to answer again in this conversation.",
+            ));
+        }
     };
     let params = chat::context(&persona, &recent);
     Ok(spawn_reply(

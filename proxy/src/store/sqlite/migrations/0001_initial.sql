@@ -1,6 +1,5 @@
-//! The database schema, created on open when missing.
-
-pub(super) const SCHEMA: &str = "
+-- Version 1: the schema of v0.1.0. That release created it with IF NOT EXISTS and left
+-- user_version at 0, so its files adopt version 1 here with nothing changed.
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
     created_at_ms INTEGER NOT NULL,
@@ -37,4 +36,3 @@ CREATE TABLE IF NOT EXISTS usage (
     ttft_ms INTEGER,
     total_ms INTEGER NOT NULL
 );
-";
