@@ -2,17 +2,17 @@
 
 use std::sync::mpsc::Receiver;
 
-use crate::markdown::MarkdownCache;
 use ashley_proxy::api::PersonaInfo;
 
-use crate::conversation::Conversation;
+use crate::conversation::{Conversation, RetryAction};
+use crate::markdown::MarkdownCache;
 use crate::net::{NetEvent, ProxyClient};
-use crate::session::ActiveStream;
+use crate::session::ChatSession;
 use crate::state::{PersistedState, ThemeChoice};
 use crate::theme::{self, Palette};
+use crate::ui::chat::ChatView;
 use crate::ui::status::StatusView;
 use crate::ui::{self, Command};
-use crate::web_test_handle;
 
 /// Below this width (points) the sidebar folds away behind a button.
 pub const NARROW_WIDTH: f32 = 700.0;
@@ -20,34 +20,26 @@ pub const NARROW_WIDTH: f32 = 700.0;
 const STATUS_REFRESH_SECS: f64 = 30.0;
 
 pub struct AshleyApp {
-    pub(crate) persisted: PersistedState,
+    /// Persona and theme; the session id is copied in from `chat` after each change.
+    persisted: PersistedState,
     /// What was last written to storage; a difference asks eframe to save right away, so a
     /// reload straight after a new session still finds it.
     last_saved: Option<PersistedState>,
-    pub(crate) client: ProxyClient,
+    client: ProxyClient,
     events: Receiver<NetEvent>,
-    pub(crate) personas: Vec<PersonaInfo>,
-    pub(crate) personas_error: Option<String>,
+    personas: Vec<PersonaInfo>,
+    personas_error: Option<String>,
     personas_loaded: bool,
-    pub(crate) conversation: Conversation,
-    pub(crate) composer: String,
-    /// The reply stream in flight, if any.
-    pub(crate) stream: Option<ActiveStream>,
-    pub(crate) next_stream_id: u64,
-    /// Text to send as soon as a session exists (the first send, or after a 404).
-    pub(crate) pending_send: Option<String>,
-    /// A session is being created or its history fetched.
-    pub(crate) connecting: bool,
-    pub(crate) status: StatusView,
+    chat: ChatSession,
+    chat_view: ChatView,
+    status: StatusView,
     status_refreshing: bool,
     last_status_request: Option<f64>,
-    markdown: MarkdownCache,
     /// The web app fetches Hack when code is first shown (natively it is compiled in).
     #[cfg(target_arch = "wasm32")]
     monospace: crate::fonts::DeferredMonospace,
     sidebar_open: bool,
     applied_theme: Option<ThemeChoice>,
-    pub(crate) scroll_to_bottom: bool,
 }
 
 impl AshleyApp {
@@ -64,27 +56,21 @@ impl AshleyApp {
         let (client, events) = ProxyClient::new(server, ctx.clone());
         let mut app = Self {
             last_saved: Some(persisted.clone()),
+            chat: ChatSession::new(persisted.session_id.clone()),
             persisted,
             client,
             events,
             personas: ui::personas::fallback_personas(),
             personas_error: None,
             personas_loaded: false,
-            conversation: Conversation::default(),
-            composer: String::new(),
-            stream: None,
-            next_stream_id: 0,
-            pending_send: None,
-            connecting: false,
+            chat_view: ChatView::default(),
             status: StatusView::Loading,
             status_refreshing: false,
             last_status_request: None,
-            markdown: MarkdownCache::default(),
             #[cfg(target_arch = "wasm32")]
             monospace: crate::fonts::DeferredMonospace::default(),
             sidebar_open: false,
             applied_theme: None,
-            scroll_to_bottom: false,
         };
         app.connect();
         app
@@ -96,20 +82,20 @@ impl AshleyApp {
     }
 
     pub fn session_id(&self) -> Option<&str> {
-        self.persisted.session_id.as_deref()
+        self.chat.session_id()
     }
 
     /// The parsed-markdown cache (tests check replies are not re-parsed every frame).
     pub fn markdown(&self) -> &MarkdownCache {
-        &self.markdown
+        &self.chat_view.markdown
     }
 
     pub fn conversation(&self) -> &Conversation {
-        &self.conversation
+        self.chat.conversation()
     }
 
     pub fn composer_text(&self) -> &str {
-        &self.composer
+        &self.chat.composer
     }
 
     /// The personas came from the proxy (not the built-in fallback).
@@ -134,21 +120,17 @@ impl AshleyApp {
 
     /// A reply is requested or streaming.
     pub fn is_sending(&self) -> bool {
-        self.stream.is_some() || self.pending_send.is_some()
+        self.chat.is_sending()
     }
 
     /// (Re)starts everything that needs the proxy: personas, status, the session's history.
-    pub(crate) fn connect(&mut self) {
+    fn connect(&mut self) {
         self.client.fetch_personas();
         self.request_status(None);
-        self.connecting = true;
-        match self.persisted.session_id.as_deref() {
-            Some(session_id) => self.client.fetch_history(session_id),
-            None => self.client.create_session(),
-        }
+        self.chat.connect(&self.client);
     }
 
-    pub(crate) fn request_status(&mut self, now: Option<f64>) {
+    fn request_status(&mut self, now: Option<f64>) {
         self.status_refreshing = true;
         self.last_status_request = now.or(self.last_status_request);
         self.client.fetch_status();
@@ -159,6 +141,7 @@ impl AshleyApp {
         while let Ok(event) = self.events.try_recv() {
             self.on_net_event(event);
         }
+        self.after_chat_change();
         let now = ctx.input(|input| input.time);
         match self.last_status_request {
             None => self.last_status_request = Some(now),
@@ -168,7 +151,7 @@ impl AshleyApp {
             Some(_) => {}
         }
         #[cfg(target_arch = "wasm32")]
-        if self.markdown.saw_code {
+        if self.chat_view.markdown.saw_code {
             self.monospace.request(ctx, self.client.base_url());
         }
         ctx.request_repaint_after(std::time::Duration::from_secs_f64(STATUS_REFRESH_SECS));
@@ -192,9 +175,28 @@ impl AshleyApp {
                     Err(error) => StatusView::Unreachable(error.to_string()),
                 };
             }
-            NetEvent::SessionCreated(result) => self.on_session_created(result),
-            NetEvent::History { session_id, result } => self.on_history(&session_id, result),
-            NetEvent::Stream { stream_id, event } => self.on_stream_event(stream_id, event),
+            NetEvent::SessionCreated(result) => {
+                self.chat
+                    .on_session_created(result, &self.client, &self.persisted.persona);
+            }
+            NetEvent::History { session_id, result } => {
+                self.chat
+                    .on_history(&session_id, result, &self.client, &self.persisted.persona);
+            }
+            NetEvent::Stream { stream_id, event } => {
+                self.chat.on_stream_event(stream_id, event, &self.client);
+            }
+        }
+    }
+
+    /// What a change to the chat implies elsewhere: the saved session id, fresh status figures.
+    fn after_chat_change(&mut self) {
+        if self.persisted.session_id.as_deref() != self.chat.session_id() {
+            self.persisted.session_id = self.chat.session_id().map(str::to_owned);
+        }
+        if self.chat.take_reply_finished() {
+            // The status panel's counters and latency chart now include this reply.
+            self.request_status(None);
         }
     }
 
@@ -205,7 +207,8 @@ impl AshleyApp {
             theme::apply(ui.ctx(), theme);
             self.applied_theme = Some(theme);
         }
-        web_test_handle::begin_frame();
+        #[cfg(feature = "testing")]
+        crate::web_test_handle::begin_frame();
         let palette = Palette::of(theme);
         let narrow = ui.max_rect().width() < NARROW_WIDTH;
         let mut commands = Vec::new();
@@ -261,60 +264,70 @@ impl AshleyApp {
             egui::Panel::bottom("composer")
                 .frame(panel_frame)
                 .show(ui, |ui| {
+                    let can_clear =
+                        !self.chat.conversation().is_empty() || self.chat.session_id().is_some();
                     ui::composer::composer_ui(
                         ui,
                         &palette,
-                        &mut self.composer,
+                        &mut self.chat.composer,
                         sending,
-                        !self.conversation.is_empty() || self.persisted.session_id.is_some(),
+                        can_clear,
                         &mut commands,
                     );
                 });
             egui::CentralPanel::default()
                 .frame(panel_frame)
                 .show(ui, |ui| {
-                    let streaming_index = self.stream.as_ref().and_then(|s| s.reply_index);
+                    let streaming_index = self.chat.streaming_index();
                     let context = ui::chat::ChatContext {
                         palette: &palette,
                         personas: &self.personas,
                         sending,
                         streaming_index,
                         awaiting_reply: sending && streaming_index.is_none(),
-                        scroll_to_bottom: self.scroll_to_bottom,
+                        scroll_to_bottom: self.chat.take_scroll_to_bottom(),
                     };
                     ui::chat::chat_ui(
                         ui,
-                        &mut self.conversation,
-                        &mut self.markdown,
+                        &mut self.chat_view,
+                        self.chat.conversation(),
                         &context,
                         &mut commands,
                     );
                 });
-            self.scroll_to_bottom = false;
         }
 
-        #[cfg(target_arch = "wasm32")]
-        web_test_handle::publish(&web_test_handle::AppView {
+        #[cfg(feature = "testing")]
+        crate::web_test_handle::publish(&crate::web_test_handle::AppView {
             persona: &self.persisted.persona,
             sending: self.is_sending(),
-            composer_text: &self.composer,
-            messages: self.conversation.messages(),
+            composer_text: &self.chat.composer,
+            messages: self.chat.conversation().messages(),
             zoom_factor: ui.ctx().zoom_factor(),
         });
 
         for command in commands {
             self.apply(command, ui.ctx());
         }
+        self.after_chat_change();
     }
 
     fn apply(&mut self, command: Command, ctx: &egui::Context) {
+        let persona = &self.persisted.persona;
         match command {
             Command::SelectPersona(id) => self.persisted.persona = id,
-            Command::Send => self.send_composer(),
-            Command::Stop => self.stop(),
-            Command::Regenerate => self.regenerate(),
-            Command::Clear => self.clear(),
-            Command::Retry(action) => self.retry(action),
+            Command::Send => self.chat.send_composer(&self.client, persona),
+            Command::Stop => self.chat.stop(),
+            Command::Regenerate => self.chat.regenerate(&self.client, persona),
+            Command::Clear => self.chat.clear(&self.client),
+            Command::Retry(RetryAction::Reconnect) if !self.chat.is_sending() => {
+                // Everything that needs the proxy, not only the session.
+                self.chat
+                    .retry(RetryAction::Reconnect, &self.client, persona);
+                self.client.fetch_personas();
+                self.request_status(None);
+            }
+            Command::Retry(action) => self.chat.retry(action, &self.client, persona),
             Command::ToggleTheme => self.persisted.theme = self.persisted.theme.toggled(),
             Command::ToggleSidebar => self.sidebar_open = !self.sidebar_open,
             Command::RefreshStatus => self.request_status(Some(ctx.input(|i| i.time))),

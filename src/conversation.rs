@@ -1,8 +1,6 @@
-//! The conversation as the app shows it: messages, error notices and measured row heights.
+//! The conversation as the app shows it: messages and error notices, as plain data.
 
-use ashley_proxy::api::{ErrorBody, HistoryMessage, ReplyStats, Role};
-
-use crate::net::NetError;
+use ashley_proxy::api::{HistoryMessage, ReplyStats, Role};
 
 /// What a row in the conversation is.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +15,12 @@ pub enum MessageKind {
     RateLimited { retry_after_secs: Option<u64> },
     /// The model's provider failed or the reply broke off.
     ProviderFailed,
+    /// The proxy itself failed (its store, moderation, a restart).
+    ServerFailed,
+    /// The proxy's storage is full: nothing can be saved until the operator frees space.
+    StorageFull,
+    /// The conversation no longer fits the model's context: a new chat is needed.
+    ContextTooLong,
     /// The proxy could not be reached at all.
     Unreachable,
     /// The proxy rejected the request (too long, unknown persona, ...).
@@ -36,6 +40,9 @@ impl MessageKind {
             Self::Refusal => "refusal",
             Self::RateLimited { .. } => "rate_limited",
             Self::ProviderFailed => "provider_failed",
+            Self::ServerFailed => "server_failed",
+            Self::StorageFull => "storage_full",
+            Self::ContextTooLong => "context_too_long",
             Self::Unreachable => "unreachable",
             Self::Rejected => "rejected",
         }
@@ -67,20 +74,22 @@ pub struct ChatMessage {
     pub retry: Option<RetryAction>,
     /// Replies only: what the proxy noted about how the message was handled.
     pub notes: Vec<String>,
+    /// Counts the changes handed out through [`Conversation::message_mut`], so views can tell
+    /// whether what they derived from the row (its laid-out height) is still current.
+    revision: u64,
 }
 
-/// The rows plus each row's last measured height, so only visible rows need laying out.
+impl ChatMessage {
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+}
+
+/// The rows, oldest first.
 #[derive(Default)]
 pub struct Conversation {
     messages: Vec<ChatMessage>,
-    heights: Vec<Option<MeasuredHeight>>,
     next_local_id: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct MeasuredHeight {
-    width: f32,
-    height: f32,
 }
 
 impl Conversation {
@@ -98,7 +107,6 @@ impl Conversation {
 
     pub fn clear(&mut self) {
         self.messages.clear();
-        self.heights.clear();
     }
 
     pub fn push(&mut self, kind: MessageKind, content: String) -> &mut ChatMessage {
@@ -113,8 +121,8 @@ impl Conversation {
             unsent: false,
             retry: None,
             notes: Vec::new(),
+            revision: 0,
         });
-        self.heights.push(None);
         let last = self.messages.len() - 1;
         // Just pushed, so the index exists; `get_mut` keeps the no-indexing rule honest.
         match self.messages.get_mut(last) {
@@ -123,24 +131,16 @@ impl Conversation {
         }
     }
 
-    /// Adds an error notice that says what went wrong and what the person can do.
-    pub fn push_error(&mut self, error: &NetError, server: &str, retry: Option<RetryAction>) {
-        let (kind, text) = describe_error(error, server);
-        let can_retry = !matches!(kind, MessageKind::Refusal | MessageKind::Rejected);
-        let message = self.push(kind, text);
-        message.retry = retry.filter(|_| can_retry);
-    }
-
     pub fn last_mut(&mut self) -> Option<&mut ChatMessage> {
         let last = self.messages.len().checked_sub(1)?;
-        self.invalidate(last);
-        self.messages.get_mut(last)
+        self.message_mut(last)
     }
 
-    /// The row at `index`, for changing it (its measured height is forgotten).
+    /// The row at `index`, for changing it.
     pub fn message_mut(&mut self, index: usize) -> Option<&mut ChatMessage> {
-        self.invalidate(index);
-        self.messages.get_mut(index)
+        let message = self.messages.get_mut(index)?;
+        message.revision += 1;
+        Some(message)
     }
 
     /// Marks the newest user row with this text as not accepted by the proxy.
@@ -162,13 +162,17 @@ impl Conversation {
             .is_some_and(|m| m.kind == MessageKind::User && m.unsent && m.content == text)
         {
             self.messages.pop();
-            self.heights.pop();
         }
     }
 
-    /// Replaces everything with the server's history.
+    /// Replaces everything with the server's history. Messages the proxy never accepted are
+    /// not in it, so they stay, after it: what the person typed is never dropped by a reload.
     pub fn load_history(&mut self, history: &[HistoryMessage]) {
-        self.clear();
+        let unsent: Vec<ChatMessage> = self
+            .messages
+            .drain(..)
+            .filter(|m| m.kind == MessageKind::User && m.unsent)
+            .collect();
         for stored in history {
             let kind = match stored.role {
                 Role::User => MessageKind::User,
@@ -179,6 +183,7 @@ impl Conversation {
             message.stats.clone_from(&stored.stats);
             message.partial = stored.partial;
         }
+        self.messages.extend(unsent);
     }
 
     /// Drops the rows after the last user message (the reply and any notices) for Regenerate.
@@ -189,14 +194,12 @@ impl Conversation {
             .rposition(|m| m.kind == MessageKind::User)
             .map_or(0, |index| index + 1);
         self.messages.truncate(keep);
-        self.heights.truncate(keep);
     }
 
     /// Removes error notices (a retry replaces them).
     pub fn remove_trailing_errors(&mut self) {
         while self.messages.last().is_some_and(|m| m.kind.is_error()) {
             self.messages.pop();
-            self.heights.pop();
         }
     }
 
@@ -205,99 +208,6 @@ impl Conversation {
         let last = self.messages.len().checked_sub(1)?;
         (self.messages.get(last)?.kind == MessageKind::Reply).then_some(last)
     }
-
-    pub fn invalidate(&mut self, index: usize) {
-        if let Some(height) = self.heights.get_mut(index) {
-            *height = None;
-        }
-    }
-
-    /// The height measured at this width, if any.
-    pub fn measured_height(&self, index: usize, width: f32) -> Option<f32> {
-        let measured = (*self.heights.get(index)?)?;
-        ((measured.width - width).abs() < 0.5).then_some(measured.height)
-    }
-
-    pub fn record_height(&mut self, index: usize, width: f32, height: f32) {
-        if let Some(slot) = self.heights.get_mut(index) {
-            *slot = Some(MeasuredHeight { width, height });
-        }
-    }
-
-    /// The row's height at this width: measured when it was last shown, else a guess from
-    /// the text length, computed once per width and kept so a frame stays O(rows) additions.
-    pub fn row_height(&mut self, index: usize, width: f32, line_height: f32) -> f32 {
-        if let Some(height) = self.measured_height(index, width) {
-            return height;
-        }
-        let Some(message) = self.messages.get(index) else {
-            return 0.0;
-        };
-        let chars_per_line = (width / (line_height * 0.5)).max(10.0);
-        let lines: f32 = message
-            .content
-            .lines()
-            .map(|line| {
-                (line.chars().count() as f32 / chars_per_line)
-                    .ceil()
-                    .max(1.0)
-            })
-            .sum();
-        let height = (lines.max(1.0) + 2.5) * line_height;
-        self.record_height(index, width, height);
-        height
-    }
-}
-
-/// The notice kind and text for a failed request.
-pub fn describe_error(error: &NetError, server: &str) -> (MessageKind, String) {
-    match error {
-        NetError::Unreachable(reason) => {
-            let target = if server.is_empty() {
-                "the server this page came from".to_owned()
-            } else {
-                server.to_owned()
-            };
-            (
-                MessageKind::Unreachable,
-                format!(
-                    "Cannot reach the Ashley proxy at {target} ({reason}). Check that the proxy is \
-                     running and reachable (natively: `--server URL` or ASHLEY_SERVER), then Retry."
-                ),
-            )
-        }
-        NetError::Http { status, body } => describe_http_error(*status, body.as_ref()),
-        NetError::Invalid(reason) => (
-            MessageKind::ProviderFailed,
-            format!("The proxy sent an answer the app cannot read ({reason})."),
-        ),
-    }
-}
-
-/// The notice for an error the proxy reported, over HTTP or as a stream `error` event.
-pub fn describe_http_error(status: u16, body: Option<&ErrorBody>) -> (MessageKind, String) {
-    let message = body.map_or_else(
-        || format!("The proxy answered HTTP {status}."),
-        |body| body.message.clone(),
-    );
-    let code = body.and_then(|b| b.code.as_deref()).unwrap_or_default();
-    let kind = body.map(|b| b.kind.as_str()).unwrap_or_default();
-    if status == 429 || kind == "rate_limit_error" || code == "rate_limited" {
-        let retry_after_secs = body.and_then(|b| b.retry_after_secs);
-        // With a known wait the notice shows a live countdown instead (src/ui/chat.rs).
-        let text = match retry_after_secs {
-            Some(_) => format!("Too many messages: {message}"),
-            None => format!("Too many messages: {message} Please wait a moment before retrying."),
-        };
-        return (MessageKind::RateLimited { retry_after_secs }, text);
-    }
-    if status >= 500 || status == 0 || kind == "api_error" || code.starts_with("upstream") {
-        return (
-            MessageKind::ProviderFailed,
-            format!("The AI provider failed: {message}"),
-        );
-    }
-    (MessageKind::Rejected, message)
 }
 
 #[cfg(test)]
@@ -305,60 +215,16 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
-    fn body(kind: &str, code: &str, retry: Option<u64>) -> ErrorBody {
-        ErrorBody {
-            message: "m.".into(),
-            kind: kind.into(),
-            param: None,
-            code: Some(code.into()),
-            retry_after_secs: retry,
+    fn stored(role: Role, content: &str) -> HistoryMessage {
+        HistoryMessage {
+            id: 1,
+            role,
+            content: content.into(),
+            persona: "ashley".into(),
+            created_at_ms: 0,
+            stats: None,
+            partial: false,
         }
-    }
-
-    #[test]
-    fn errors_map_to_distinct_notices() {
-        let rate = describe_http_error(
-            429,
-            Some(&body("rate_limit_error", "rate_limited", Some(9))),
-        );
-        assert_eq!(
-            rate.0,
-            MessageKind::RateLimited {
-                retry_after_secs: Some(9)
-            }
-        );
-        assert_eq!(rate.1, "Too many messages: m.");
-        let provider =
-            describe_http_error(502, Some(&body("api_error", "upstream_unavailable", None)));
-        assert_eq!(provider.0, MessageKind::ProviderFailed);
-        let rejected = describe_http_error(
-            400,
-            Some(&body("invalid_request_error", "message_too_long", None)),
-        );
-        assert_eq!(rejected, (MessageKind::Rejected, "m.".into()));
-        let (kind, text) = describe_error(&NetError::Unreachable("refused".into()), "http://x:1");
-        assert_eq!(kind, MessageKind::Unreachable);
-        assert!(text.contains("http://x:1") && text.contains("Retry"));
-    }
-
-    #[test]
-    fn refusals_and_rejections_offer_no_retry() {
-        let mut conversation = Conversation::default();
-        let rejected = NetError::Http {
-            status: 400,
-            body: Some(body("invalid_request_error", "message_too_long", None)),
-        };
-        conversation.push_error(&rejected, "", Some(RetryAction::Send("x".into())));
-        assert_eq!(conversation.messages()[0].retry, None);
-        conversation.push_error(
-            &NetError::Unreachable("x".into()),
-            "",
-            Some(RetryAction::Reconnect),
-        );
-        assert_eq!(
-            conversation.messages()[1].retry,
-            Some(RetryAction::Reconnect)
-        );
     }
 
     #[test]
@@ -377,18 +243,31 @@ mod tests {
     }
 
     #[test]
-    fn heights_are_remembered_per_width_and_estimated_otherwise() {
+    fn every_change_through_message_mut_bumps_the_revision() {
         let mut conversation = Conversation::default();
         conversation.push(MessageKind::Reply, "short".into());
-        conversation.record_height(0, 400.0, 77.0);
-        assert_eq!(conversation.row_height(0, 400.0, 16.0), 77.0);
-        let guess = conversation.row_height(0, 600.0, 16.0);
-        assert!(guess > 16.0 && guess < 77.0);
+        let before = conversation.messages()[0].revision();
         conversation
             .last_mut()
             .unwrap()
             .content
             .push_str(" and more");
-        assert_eq!(conversation.measured_height(0, 400.0), None);
+        assert!(conversation.messages()[0].revision() > before);
+    }
+
+    #[test]
+    fn a_reloaded_history_keeps_the_messages_the_proxy_never_took() {
+        let mut conversation = Conversation::default();
+        conversation.push(MessageKind::User, "old".into());
+        conversation.push(MessageKind::User, "typed offline".into());
+        conversation.mark_last_user_unsent("typed offline");
+        conversation.push(MessageKind::Unreachable, "no proxy".into());
+        conversation.load_history(&[stored(Role::User, "q"), stored(Role::Assistant, "a")]);
+        let rows: Vec<(&str, bool)> = conversation
+            .messages()
+            .iter()
+            .map(|m| (m.content.as_str(), m.unsent))
+            .collect();
+        assert_eq!(rows, [("q", false), ("a", false), ("typed offline", true)]);
     }
 }

@@ -5,10 +5,13 @@ pub mod conversation;
 pub mod fonts;
 pub mod markdown;
 pub mod net;
-mod session;
+pub mod notice;
+pub mod session;
 pub mod state;
 pub mod theme;
 pub mod ui;
+/// The browser tests' window into the app: only in builds with the `testing` feature.
+#[cfg(any(test, feature = "testing"))]
 pub mod web_test_handle;
 
 pub use app::{AshleyApp, NARROW_WIDTH};

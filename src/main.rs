@@ -26,7 +26,8 @@ fn main() {
     use eframe::wasm_bindgen::JsCast as _;
 
     eframe::WebLogger::init(log::LevelFilter::Info).ok();
-    // Keep the end-to-end test handle's export linked into the binary.
+    // Keep the end-to-end test handle's export linked into the test build.
+    #[cfg(feature = "testing")]
     std::hint::black_box(ashley::web_test_handle::ashley_test_state as fn() -> String);
     wasm_bindgen_futures::spawn_local(async {
         let Some(document) = web_sys::window().and_then(|w| w.document()) else {

@@ -1,11 +1,24 @@
-//! The conversation's life cycle: sessions, sending, streaming, stop, regenerate, clear, retry.
+//! The chat session as plain state: session id, the composer's text, the pending send, the
+//! reply stream and where to reattach it. No egui: the proxy is a [`ChatBackend`].
 
-use ashley_proxy::api::{ChatEvent, History, Regenerate, SendMessage};
+use ashley_proxy::api::{ChatEvent, History, Regenerate, ReplyStats, SendMessage};
 
-use crate::app::AshleyApp;
-use crate::conversation::{MessageKind, RetryAction, describe_http_error};
+use crate::conversation::{ChatMessage, Conversation, MessageKind, RetryAction};
 use crate::net::{NetError, StreamEvent, StreamHandle};
+use crate::notice::{self, Notice};
 use crate::ui::composer::can_send;
+
+/// The requests a chat session makes. [`crate::net::ProxyClient`] sends them; the answers come
+/// back as calls to the session's `on_*` methods.
+pub trait ChatBackend {
+    /// The proxy's URL for messages (empty on the web: the page's origin).
+    fn server(&self) -> &str;
+    fn create_session(&self);
+    fn fetch_history(&self, session_id: &str);
+    fn delete_session(&self, session_id: &str);
+    fn send_message(&self, stream_id: u64, session_id: &str, body: &SendMessage) -> StreamHandle;
+    fn regenerate(&self, stream_id: u64, session_id: &str, body: &Regenerate) -> StreamHandle;
+}
 
 /// What a reply stream was started for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,42 +28,115 @@ pub enum StreamPurpose {
     Regenerate,
 }
 
-pub struct ActiveStream {
-    pub id: u64,
-    pub purpose: StreamPurpose,
+struct ActiveStream {
+    id: u64,
+    purpose: StreamPurpose,
     /// Dropping it cancels the request.
-    pub handle: StreamHandle,
+    handle: StreamHandle,
     /// The proxy accepted the request (`started` arrived).
-    pub accepted: bool,
+    accepted: bool,
     /// The reply row being filled.
-    pub reply_index: Option<usize>,
+    reply_index: Option<usize>,
     /// Notices that arrived before the reply row existed.
-    pub early_notes: Vec<String>,
+    early_notes: Vec<String>,
+    /// The last SSE id the stream carried: where a broken stream resumes.
+    last_event_id: Option<String>,
 }
 
-impl AshleyApp {
-    pub(crate) fn on_session_created(&mut self, result: Result<String, NetError>) {
-        self.connecting = false;
-        match result {
-            Ok(session_id) => {
-                self.persisted.session_id = Some(session_id);
-                if let Some(text) = self.pending_send.take() {
-                    self.start_send(text);
-                }
-            }
-            Err(error) => {
-                if let Some(text) = self.pending_send.take() {
-                    self.mark_unsent_and_restore(&text);
-                }
-                let server = self.client.base_url().to_owned();
-                self.conversation
-                    .push_error(&error, &server, Some(RetryAction::Reconnect));
-            }
+/// One conversation with the proxy and everything in flight for it.
+#[derive(Default)]
+pub struct ChatSession {
+    session_id: Option<String>,
+    conversation: Conversation,
+    /// What is in the composer.
+    pub composer: String,
+    /// Text to send as soon as a session exists (the first send, or after the session vanished).
+    pending_send: Option<String>,
+    stream: Option<ActiveStream>,
+    next_stream_id: u64,
+    /// A session is being created or its history fetched.
+    connecting: bool,
+    scroll_to_bottom: bool,
+    reply_finished: bool,
+}
+
+impl ChatSession {
+    /// A session that resumes `session_id` once [`Self::connect`] runs.
+    pub fn new(session_id: Option<String>) -> Self {
+        Self {
+            session_id,
+            ..Self::default()
         }
     }
 
-    pub(crate) fn on_history(&mut self, session_id: &str, result: Result<History, NetError>) {
-        if self.persisted.session_id.as_deref() != Some(session_id) {
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    pub fn conversation(&self) -> &Conversation {
+        &self.conversation
+    }
+
+    /// A reply is requested or streaming.
+    pub fn is_sending(&self) -> bool {
+        self.stream.is_some() || self.pending_send.is_some()
+    }
+
+    /// The row of the reply being streamed.
+    pub fn streaming_index(&self) -> Option<usize> {
+        self.stream.as_ref()?.reply_index
+    }
+
+    /// Where the reply in flight would be reattached from: the last SSE id it carried.
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.stream.as_ref()?.last_event_id.as_deref()
+    }
+
+    /// True once after the person sent something: the view jumps to the newest row.
+    pub fn take_scroll_to_bottom(&mut self) -> bool {
+        std::mem::take(&mut self.scroll_to_bottom)
+    }
+
+    /// True once after a reply finished: the status counters have changed.
+    pub fn take_reply_finished(&mut self) -> bool {
+        std::mem::take(&mut self.reply_finished)
+    }
+
+    /// Resumes the stored session (its history) or starts a new one.
+    pub fn connect(&mut self, backend: &impl ChatBackend) {
+        self.connecting = true;
+        match self.session_id.as_deref() {
+            Some(session_id) => backend.fetch_history(session_id),
+            None => backend.create_session(),
+        }
+    }
+
+    pub fn on_session_created(
+        &mut self,
+        result: Result<String, NetError>,
+        backend: &impl ChatBackend,
+        persona: &str,
+    ) {
+        self.connecting = false;
+        match result {
+            Ok(session_id) => {
+                self.session_id = Some(session_id);
+                if let Some(text) = self.pending_send.take() {
+                    self.start_send(text, backend, persona);
+                }
+            }
+            Err(error) => self.connection_failed(&error, backend),
+        }
+    }
+
+    pub fn on_history(
+        &mut self,
+        session_id: &str,
+        result: Result<History, NetError>,
+        backend: &impl ChatBackend,
+        persona: &str,
+    ) {
+        if self.session_id.as_deref() != Some(session_id) {
             return; // An answer about a session the app has since left.
         }
         match result {
@@ -61,147 +147,130 @@ impl AshleyApp {
                 // Sent while the history was loading: show it again after the history, then post.
                 if let Some(text) = self.pending_send.take() {
                     self.conversation.push(MessageKind::User, text.clone());
-                    self.start_send(text);
+                    self.start_send(text, backend, persona);
                 }
             }
-            Err(error) if error.is_not_found() => {
+            Err(error) if error.is_unknown_session() => {
                 // The server forgot the session (new database, expiry): start a new one quietly.
-                self.persisted.session_id = None;
-                self.client.create_session();
+                self.session_id = None;
+                backend.create_session();
             }
             Err(error) => {
                 self.connecting = false;
-                if let Some(text) = self.pending_send.take() {
-                    self.mark_unsent_and_restore(&text);
-                }
-                let server = self.client.base_url().to_owned();
-                self.conversation
-                    .push_error(&error, &server, Some(RetryAction::Reconnect));
+                self.connection_failed(&error, backend);
             }
         }
     }
 
+    fn connection_failed(&mut self, error: &NetError, backend: &impl ChatBackend) {
+        if let Some(text) = self.pending_send.take() {
+            self.mark_unsent_and_restore(&text);
+        }
+        let notice = notice::for_net_error(error, backend.server());
+        self.push_notice(notice, RetryAction::Reconnect);
+    }
+
     /// Sends what is in the composer.
-    pub(crate) fn send_composer(&mut self) {
+    pub fn send_composer(&mut self, backend: &impl ChatBackend, persona: &str) {
         if self.is_sending() || !can_send(&self.composer) {
             return;
         }
         let text = std::mem::take(&mut self.composer);
-        self.send_text(text);
+        self.send_text(text, backend, persona);
     }
 
     /// Shows `text` as the newest user row and posts it (once a session exists).
-    fn send_text(&mut self, text: String) {
+    fn send_text(&mut self, text: String, backend: &impl ChatBackend, persona: &str) {
         self.conversation.remove_trailing_errors();
         self.conversation.push(MessageKind::User, text.clone());
         self.scroll_to_bottom = true;
-        if self.persisted.session_id.is_some() && !self.connecting {
-            self.start_send(text);
+        if self.session_id.is_some() && !self.connecting {
+            self.start_send(text, backend, persona);
         } else {
             self.pending_send = Some(text);
             if !self.connecting {
                 self.connecting = true;
-                self.client.create_session();
+                backend.create_session();
             }
         }
     }
 
     /// Posts a message that is already shown as the last user row.
-    fn start_send(&mut self, text: String) {
-        let Some(session_id) = self.persisted.session_id.clone() else {
+    fn start_send(&mut self, text: String, backend: &impl ChatBackend, persona: &str) {
+        let Some(session_id) = self.session_id.clone() else {
             self.pending_send = Some(text);
             return;
         };
         let body = SendMessage {
-            persona: self.persisted.persona.clone(),
+            persona: persona.to_owned(),
             message: text.clone(),
         };
         let id = self.new_stream_id();
-        let handle = self.client.send_message(id, &session_id, &body);
-        self.stream = Some(ActiveStream {
-            id,
-            purpose: StreamPurpose::Send(text),
-            handle,
-            accepted: false,
-            reply_index: None,
-            early_notes: Vec::new(),
-        });
+        let handle = backend.send_message(id, &session_id, &body);
+        self.stream = Some(ActiveStream::new(id, StreamPurpose::Send(text), handle));
     }
 
-    pub(crate) fn regenerate(&mut self) {
+    pub fn regenerate(&mut self, backend: &impl ChatBackend, persona: &str) {
         if self.is_sending() {
             return;
         }
-        let Some(session_id) = self.persisted.session_id.clone() else {
+        let Some(session_id) = self.session_id.clone() else {
             return;
         };
         self.conversation.truncate_after_last_user();
         let body = Regenerate {
-            persona: self.persisted.persona.clone(),
+            persona: persona.to_owned(),
         };
         let id = self.new_stream_id();
-        let handle = self.client.regenerate(id, &session_id, &body);
-        self.stream = Some(ActiveStream {
-            id,
-            purpose: StreamPurpose::Regenerate,
-            handle,
-            accepted: false,
-            reply_index: None,
-            early_notes: Vec::new(),
-        });
+        let handle = backend.regenerate(id, &session_id, &body);
+        self.stream = Some(ActiveStream::new(id, StreamPurpose::Regenerate, handle));
         self.scroll_to_bottom = true;
     }
 
-    /// Stops the reply; what arrived stays, marked as partial.
-    pub(crate) fn stop(&mut self) {
+    /// Stops the reply; what arrived stays, marked as partial. A message the proxy had not yet
+    /// taken goes back to the composer.
+    pub fn stop(&mut self) {
         if let Some(text) = self.pending_send.take() {
-            // Never posted: it goes back to the composer.
             self.mark_unsent_and_restore(&text);
         }
         let Some(stream) = self.stream.take() else {
             return;
         };
         stream.handle.cancel();
-        if let Some(reply) = stream
-            .reply_index
-            .and_then(|index| self.conversation.message_mut(index))
-        {
+        if let (StreamPurpose::Send(text), false) = (&stream.purpose, stream.accepted) {
+            self.mark_unsent_and_restore(text);
+        }
+        if let Some(reply) = reply_row(&mut self.conversation, &stream) {
             reply.partial = true;
         }
     }
 
-    /// Starts a new, empty session on the server.
-    pub(crate) fn clear(&mut self) {
+    /// Starts a new, empty session on the server (the composer keeps its text).
+    pub fn clear(&mut self, backend: &impl ChatBackend) {
         self.stop();
-        if let Some(old) = self.persisted.session_id.take() {
-            self.client.delete_session(&old);
+        if let Some(old) = self.session_id.take() {
+            backend.delete_session(&old);
         }
         self.conversation.clear();
         self.connecting = true;
-        self.client.create_session();
+        backend.create_session();
     }
 
-    pub(crate) fn retry(&mut self, action: RetryAction) {
+    pub fn retry(&mut self, action: RetryAction, backend: &impl ChatBackend, persona: &str) {
         if self.is_sending() {
             return;
         }
+        self.conversation.remove_trailing_errors();
         match action {
             RetryAction::Send(text) => {
-                self.conversation.remove_trailing_errors();
                 self.conversation.pop_unsent_user(&text);
                 if self.composer == text {
                     self.composer.clear();
                 }
-                self.send_text(text);
+                self.send_text(text, backend, persona);
             }
-            RetryAction::Regenerate => {
-                self.conversation.remove_trailing_errors();
-                self.regenerate();
-            }
-            RetryAction::Reconnect => {
-                self.conversation.remove_trailing_errors();
-                self.connect();
-            }
+            RetryAction::Regenerate => self.regenerate(backend, persona),
+            RetryAction::Reconnect => self.connect(backend),
         }
     }
 
@@ -210,119 +279,111 @@ impl AshleyApp {
         self.next_stream_id
     }
 
-    pub(crate) fn on_stream_event(&mut self, stream_id: u64, event: StreamEvent) {
-        if self
-            .stream
-            .as_ref()
-            .is_none_or(|stream| stream.id != stream_id)
-        {
+    pub fn on_stream_event(
+        &mut self,
+        stream_id: u64,
+        event: StreamEvent,
+        backend: &impl ChatBackend,
+    ) {
+        let Some(stream) = self.stream.as_mut().filter(|stream| stream.id == stream_id) else {
             return; // A stopped or replaced stream: its late events change nothing.
-        }
+        };
+        let event = match event {
+            StreamEvent::Chat { event, id } => {
+                if id.is_some() {
+                    stream.last_event_id = id;
+                }
+                event
+            }
+            StreamEvent::Failed(error) => {
+                let notice = notice::for_net_error(&error, backend.server());
+                return self.fail_stream(notice, error.is_unknown_session(), backend);
+            }
+            StreamEvent::EndedEarly => {
+                let notice = Notice {
+                    kind: MessageKind::ProviderFailed,
+                    text: "The reply broke off before it was finished.".to_owned(),
+                    can_retry: true,
+                };
+                return self.fail_stream(notice, false, backend);
+            }
+        };
         match event {
-            StreamEvent::Chat(ChatEvent::Started { persona, model, .. }) => {
+            ChatEvent::Started { persona, model, .. } => {
                 let reply = self.conversation.push(MessageKind::Reply, String::new());
                 reply.persona = persona;
                 reply.partial = true;
-                reply.stats = Some(ashley_proxy::api::ReplyStats {
+                reply.stats = Some(ReplyStats {
                     model,
-                    ..Default::default()
+                    ..ReplyStats::default()
                 });
-                let index = self.conversation.len().checked_sub(1);
-                if let Some(stream) = self.stream.as_mut() {
-                    stream.accepted = true;
-                    stream.reply_index = index;
-                    let notes = std::mem::take(&mut stream.early_notes);
-                    if let Some(reply) = self.streaming_reply() {
-                        reply.notes = notes;
-                    }
-                }
+                reply.notes = std::mem::take(&mut stream.early_notes);
+                stream.accepted = true;
+                stream.reply_index = self.conversation.len().checked_sub(1);
             }
-            StreamEvent::Chat(ChatEvent::Delta { text }) => {
-                if let Some(reply) = self.streaming_reply() {
+            ChatEvent::Delta { text } => {
+                if let Some(reply) = reply_row(&mut self.conversation, stream) {
                     reply.content.push_str(&text);
                 }
             }
-            StreamEvent::Chat(ChatEvent::Notice { message }) => match self.streaming_reply() {
+            ChatEvent::Notice { message } => match reply_row(&mut self.conversation, stream) {
                 Some(reply) => reply.notes.push(message),
-                None => {
-                    if let Some(stream) = self.stream.as_mut() {
-                        stream.early_notes.push(message);
-                    }
-                }
+                None => stream.early_notes.push(message),
             },
-            StreamEvent::Chat(ChatEvent::Done { stats, .. }) => {
-                if let Some(reply) = self.streaming_reply() {
+            ChatEvent::Done { stats, .. } => {
+                if let Some(reply) = reply_row(&mut self.conversation, stream) {
                     reply.partial = false;
                     reply.stats = Some(stats);
                 }
                 self.stream = None;
-                // The status panel's counters and latency chart now include this reply.
-                self.request_status(None);
+                self.reply_finished = true;
             }
-            StreamEvent::Chat(ChatEvent::Refused { message, .. }) => {
-                let stream = self.stream.take();
-                if let Some(StreamPurpose::Send(text)) = stream.map(|s| s.purpose) {
+            ChatEvent::Refused { message, .. } => {
+                if let Some(StreamPurpose::Send(text)) = self.stream.take().map(|s| s.purpose) {
                     self.mark_unsent_and_restore(&text);
                 }
                 self.conversation.push(MessageKind::Refusal, message);
             }
-            StreamEvent::Chat(ChatEvent::Error { error }) => {
-                let (kind, text) = describe_http_error(0, Some(&error));
-                self.fail_stream(Err((kind, text)));
+            ChatEvent::Error { error } => {
+                let notice = notice::for_proxy_error(None, Some(&error));
+                self.fail_stream(notice, false, backend);
             }
-            StreamEvent::Failed(error) => self.fail_stream(Ok(error)),
-            StreamEvent::EndedEarly => self.fail_stream(Err((
-                MessageKind::ProviderFailed,
-                "The reply broke off before it was finished.".to_owned(),
-            ))),
         }
     }
 
-    /// The stream failed: keep any partial reply and say what happened, with Retry.
-    fn fail_stream(&mut self, failure: Result<NetError, (MessageKind, String)>) {
+    /// The stream failed: keep any partial reply and what was typed, and say what happened.
+    fn fail_stream(&mut self, notice: Notice, session_gone: bool, backend: &impl ChatBackend) {
         let Some(stream) = self.stream.take() else {
             return;
         };
-        if let Some(reply) = stream
-            .reply_index
-            .and_then(|index| self.conversation.message_mut(index))
-        {
+        if let Some(reply) = reply_row(&mut self.conversation, &stream) {
             reply.partial = true;
         }
-        let retry = match &stream.purpose {
+        let retry = match stream.purpose {
             StreamPurpose::Send(text) if !stream.accepted => {
-                if let Ok(error) = &failure
-                    && error.is_not_found()
-                {
+                if session_gone {
                     // The session vanished on the server: a new one, then the same message.
-                    self.persisted.session_id = None;
-                    self.pending_send = Some(text.clone());
+                    self.session_id = None;
+                    self.pending_send = Some(text);
                     self.connecting = true;
-                    self.client.create_session();
+                    backend.create_session();
                     return;
                 }
-                self.mark_unsent_and_restore(text);
-                RetryAction::Send(text.clone())
+                self.mark_unsent_and_restore(&text);
+                RetryAction::Send(text)
             }
-            _ => RetryAction::Regenerate,
+            StreamPurpose::Send(_) | StreamPurpose::Regenerate => RetryAction::Regenerate,
         };
-        let server = self.client.base_url().to_owned();
-        match failure {
-            Ok(error) => self.conversation.push_error(&error, &server, Some(retry)),
-            Err((kind, text)) => {
-                let can_retry = !matches!(kind, MessageKind::Rejected | MessageKind::Refusal);
-                let notice = self.conversation.push(kind, text);
-                notice.retry = can_retry.then_some(retry);
-            }
-        }
+        self.push_notice(notice, retry);
     }
 
-    fn streaming_reply(&mut self) -> Option<&mut crate::conversation::ChatMessage> {
-        let index = self.stream.as_ref()?.reply_index?;
-        self.conversation.message_mut(index)
+    fn push_notice(&mut self, notice: Notice, retry: RetryAction) {
+        let row = self.conversation.push(notice.kind, notice.text);
+        row.retry = notice.can_retry.then_some(retry);
     }
 
-    /// The proxy did not take the message: mark its row and give the text back to the composer.
+    /// The proxy did not take the message: mark its row and give the text back to the composer
+    /// (unless the person already typed something new: the row still shows it, with Copy).
     fn mark_unsent_and_restore(&mut self, text: &str) {
         self.conversation.mark_last_user_unsent(text);
         if self.composer.trim().is_empty() {
@@ -330,3 +391,28 @@ impl AshleyApp {
         }
     }
 }
+
+/// The reply row `stream` is filling, for changing it.
+fn reply_row<'a>(
+    conversation: &'a mut Conversation,
+    stream: &ActiveStream,
+) -> Option<&'a mut ChatMessage> {
+    conversation.message_mut(stream.reply_index?)
+}
+
+impl ActiveStream {
+    fn new(id: u64, purpose: StreamPurpose, handle: StreamHandle) -> Self {
+        Self {
+            id,
+            purpose,
+            handle,
+            accepted: false,
+            reply_index: None,
+            early_notes: Vec::new(),
+            last_event_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

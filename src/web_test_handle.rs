@@ -1,5 +1,7 @@
 //! A small read-only window into the app for the browser end-to-end test (`ashley_test_state`).
 //!
+//! Compiled only with the `testing` feature (and in unit tests): the release bundle has none of it.
+//!
 //! On wasm32 the page gets one exported function, `ashley_test_state()` (on the wasm-bindgen
 //! module object, e.g. `wasm_bindgen.ashley_test_state()` with Trunk's `no-modules` glue, or the
 //! module's export), which returns a JSON string:
@@ -13,7 +15,8 @@
 //!   "messages": [                   // the last 50 rows, oldest first
 //!     {"role": "user" | "assistant" | "notice", "content": "...", "partial": false,
 //!      "kind": "user" | "reply" | "refusal" | "rate_limited" | "provider_failed"
-//!              | "unreachable" | "rejected"}
+//!              | "server_failed" | "storage_full" | "context_too_long" | "unreachable"
+//!              | "rejected"}
 //!   ],
 //!   "widgets": {                    // [x, y, width, height] in CSS pixels, relative to the canvas
 //!     "composer": [..], "send": [..], "clear": [..], "stop": [..] (only while sending),
@@ -24,7 +27,7 @@
 //!
 //! Widgets that were not drawn in the last frame are absent. The state is rebuilt only when
 //! something it contains changed, so the handle costs nothing while the app is idle. Natively
-//! the same recorder runs (it is cheap) but nothing is exported.
+//! (with the feature) the same recorder runs but nothing is exported.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

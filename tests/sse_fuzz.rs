@@ -1,14 +1,85 @@
-//! Fuzzing the app's SSE decoder (`ashley::net::sse`) with proptest, so it runs on stable in `make test`.
+//! Fuzzing the one SSE decoder (`ashley_proxy::sse`, used by the proxy and the app) with
+//! proptest, so it runs on stable in `make test`.
 //!
 //! Properties: any bytes split anywhere decode to the same events as in one piece (and never
-//! panic); events written in any of the three line-end styles, with comments, BOM and
-//! multi-line data, decode to exactly what was written; the proxy's real `ChatEvent` stream
-//! round-trips through the decoder.
+//! panic) and to the same events as a byte-at-a-time model of the WHATWG rules; events written
+//! in any of the three line-end styles, with comments, ids, BOM and multi-line data, decode to
+//! exactly what was written; the proxy's real `ChatEvent` stream round-trips through it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use ashley::net::sse::{SseDecoder, SseEvent};
-use ashley_proxy::api::{ChatEvent, ErrorBody, ReplyStats};
+use ashley_proxy::api::{ChatEvent, ErrorBody, ErrorCode, ReplyStats};
+use ashley_proxy::sse::{SseDecoder, SseEvent};
 use proptest::prelude::*;
+
+/// The spec's algorithm as plainly as it reads: one byte at a time, each line decoded whole.
+/// The real decoder's fast paths (whole lines from the read, the word-at-a-time search) must
+/// agree with it on every input.
+#[derive(Default)]
+struct Model {
+    line: Vec<u8>,
+    after_cr: bool,
+    past_first_line: bool,
+    event: String,
+    data: Option<String>,
+    id: Option<String>,
+}
+
+impl Model {
+    fn decode(body: &[u8]) -> Vec<SseEvent> {
+        let mut model = Self::default();
+        let mut events = Vec::new();
+        for &byte in body {
+            let after_cr = std::mem::take(&mut model.after_cr);
+            match byte {
+                b'\n' if after_cr => {}
+                b'\n' => model.end_line(&mut events),
+                b'\r' => {
+                    model.after_cr = true;
+                    model.end_line(&mut events);
+                }
+                _ => model.line.push(byte),
+            }
+        }
+        events
+    }
+
+    fn end_line(&mut self, events: &mut Vec<SseEvent>) {
+        let mut line = String::from_utf8_lossy(&self.line).into_owned();
+        self.line.clear();
+        if !std::mem::replace(&mut self.past_first_line, true) && line.starts_with('\u{feff}') {
+            line.remove(0);
+        }
+        if line.is_empty() {
+            match self.data.take() {
+                Some(data) => events.push(SseEvent {
+                    event: std::mem::take(&mut self.event),
+                    data,
+                    id: self.id.clone(),
+                }),
+                None => self.event.clear(),
+            }
+            return;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+            None => (line.as_str(), ""),
+        };
+        match field {
+            "event" => value.clone_into(&mut self.event),
+            "data" => match &mut self.data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(value);
+                }
+                None => self.data = Some(value.to_owned()),
+            },
+            "id" if !value.contains('\0') => {
+                self.id = (!value.is_empty()).then(|| value.to_owned());
+            }
+            _ => {}
+        }
+    }
+}
 
 fn decode_split(body: &[u8], cuts: &[prop::sample::Index]) -> Vec<SseEvent> {
     let mut points: Vec<usize> = cuts.iter().map(|cut| cut.index(body.len() + 1)).collect();
@@ -37,6 +108,10 @@ fn sse_like_bytes() -> impl Strategy<Value = Vec<u8>> {
             Just("\u{feff}".as_bytes().to_vec()),
             Just("\u{e9}\u{1f600}".as_bytes().to_vec()),
             Just(b"id: 1\nretry: 5\n".to_vec()),
+            Just(b"id:\n".to_vec()),
+            Just(b"id: 2\0\n".to_vec()),
+            Just(b"data".to_vec()),
+            Just(b"event".to_vec()),
             prop::collection::vec(any::<u8>(), 0..10),
         ],
         0..48,
@@ -90,7 +165,7 @@ fn chat_event() -> impl Strategy<Value = ChatEvent> {
                 message,
                 kind: "api_error".to_owned(),
                 param: None,
-                code: Some("upstream_unavailable".to_owned()),
+                code: Some(ErrorCode::UpstreamUnavailable),
                 retry_after_secs,
             },
         }),
@@ -106,12 +181,16 @@ proptest! {
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..16),
     ) {
         let whole = SseDecoder::new().push(&body);
-        prop_assert_eq!(decode_split(&body, &cuts), whole);
+        prop_assert_eq!(&decode_split(&body, &cuts), &whole);
+        prop_assert_eq!(whole, Model::decode(&body));
     }
 
     #[test]
     fn written_events_decode_to_exactly_what_was_written(
-        events in prop::collection::vec((field_text(), prop::collection::vec(field_text(), 1..4)), 0..8),
+        events in prop::collection::vec(
+            (field_text(), prop::collection::vec(field_text(), 1..4), prop::option::of("[0-9]{1,6}")),
+            0..8,
+        ),
         end in line_end(),
         bom in any::<bool>(),
         comments in any::<bool>(),
@@ -122,17 +201,22 @@ proptest! {
             body.push('\u{feff}');
         }
         let mut expected = Vec::new();
-        for (name, lines) in &events {
+        let mut last_id = None;
+        for (name, lines, id) in &events {
             if comments {
                 body.push_str(&format!(": keep-alive{end}"));
             }
             // `event:` then one space: the decoder strips exactly one, so the name survives as is.
             body.push_str(&format!("event: {name}{end}"));
+            if let Some(id) = id {
+                body.push_str(&format!("id: {id}{end}"));
+                last_id = Some(id.clone());
+            }
             for line in lines {
                 body.push_str(&format!("data: {line}{end}"));
             }
             body.push_str(end);
-            expected.push(SseEvent { name: name.clone(), data: lines.join("\n") });
+            expected.push(SseEvent { event: name.clone(), data: lines.join("\n"), id: last_id.clone() });
         }
         prop_assert_eq!(decode_split(body.as_bytes(), &cuts), expected);
     }
@@ -150,7 +234,7 @@ proptest! {
         let decoded = decode_split(body.as_bytes(), &cuts);
         prop_assert_eq!(decoded.len(), events.len());
         for (sse, event) in decoded.iter().zip(&events) {
-            prop_assert_eq!(sse.name.as_str(), event.name());
+            prop_assert_eq!(sse.event.as_str(), event.name());
             let back: ChatEvent = serde_json::from_str(&sse.data).unwrap();
             prop_assert_eq!(&back, event);
         }

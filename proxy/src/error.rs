@@ -24,7 +24,7 @@ impl ApiError {
                 message: message.into(),
                 kind: kind.to_owned(),
                 param: None,
-                code: Some(code.to_owned()),
+                code: serde_json::from_value(serde_json::Value::from(code)).ok(),
                 retry_after_secs: None,
             },
         }
@@ -78,7 +78,7 @@ impl ApiError {
     }
 
     pub fn code(&self) -> &str {
-        self.body.code.as_deref().unwrap_or("")
+        self.body.code.map_or("", crate::api::ErrorCode::as_str)
     }
 }
 

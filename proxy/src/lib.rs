@@ -2,6 +2,7 @@
 //! with the app; everything else is the server, behind the default `server` feature.
 
 pub mod api;
+pub mod sse;
 
 #[cfg(feature = "server")]
 pub mod chat;
@@ -25,8 +26,6 @@ pub mod personas;
 pub mod routes;
 #[cfg(feature = "server")]
 mod serve;
-#[cfg(feature = "server")]
-pub mod sse;
 #[cfg(feature = "server")]
 pub mod state;
 #[cfg(feature = "server")]

@@ -1,6 +1,6 @@
 //! The proxy client: JSON requests and streamed chat replies, delivered as events on a channel.
 
-pub mod sse;
+mod stream;
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,12 +8,13 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use ashley_proxy::api::{
-    ChatEvent, ErrorBody, ErrorResponse, History, PersonaList, Regenerate, SendMessage,
+    ChatEvent, ErrorBody, ErrorCode, ErrorResponse, History, PersonaList, Regenerate, SendMessage,
     SessionCreated, Status,
 };
 use serde::de::DeserializeOwned;
 
-use sse::SseDecoder;
+use crate::session::ChatBackend;
+use stream::StreamReader;
 
 /// Why a request to the proxy did not give the expected answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,8 +31,18 @@ pub enum NetError {
 }
 
 impl NetError {
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::Http { status: 404, .. })
+    /// The proxy does not know the session (a new database, an expiry): start a new one.
+    pub fn is_unknown_session(&self) -> bool {
+        match self {
+            Self::Http {
+                body: Some(ErrorBody {
+                    code: Some(code), ..
+                }),
+                ..
+            } => *code == ErrorCode::UnknownSession,
+            Self::Http { status, .. } => *status == 404,
+            Self::Unreachable(_) | Self::Invalid(_) => false,
+        }
     }
 }
 
@@ -51,7 +62,12 @@ impl std::fmt::Display for NetError {
 /// What happened on one reply stream.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StreamEvent {
-    Chat(ChatEvent),
+    /// A chat event and the stream's last SSE `id:` (the proxy's sequence number), from which
+    /// a broken stream can be reattached.
+    Chat {
+        event: ChatEvent,
+        id: Option<String>,
+    },
     /// The request failed before the stream began, or the connection broke during it.
     Failed(NetError),
     /// The body ended without a final event.
@@ -75,7 +91,7 @@ pub enum NetEvent {
 }
 
 /// Dropping or cancelling it stops the reply stream (the reader breaks on its next chunk).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StreamHandle {
     cancelled: Arc<AtomicBool>,
 }
@@ -83,6 +99,10 @@ pub struct StreamHandle {
 impl StreamHandle {
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
     }
 }
 
@@ -127,48 +147,6 @@ impl ProxyClient {
     pub fn fetch_status(&self) {
         let request = ehttp::Request::get(self.url("/api/status"));
         self.fetch_json(request, NetEvent::Status);
-    }
-
-    pub fn create_session(&self) {
-        let mut request = ehttp::Request::post(self.url("/api/sessions"), Vec::new());
-        request.headers = ehttp::Headers::new(&[("Accept", "application/json")]);
-        self.fetch_json(request, |result: Result<SessionCreated, NetError>| {
-            NetEvent::SessionCreated(result.map(|created| created.session_id))
-        });
-    }
-
-    pub fn fetch_history(&self, session_id: &str) {
-        let request = ehttp::Request::get(self.url(&format!("/api/sessions/{session_id}")));
-        let session_id = session_id.to_owned();
-        self.fetch_json(request, move |result| NetEvent::History {
-            session_id,
-            result,
-        });
-    }
-
-    /// Forgets a session on the server; the app has already moved on, so failures only log.
-    pub fn delete_session(&self, session_id: &str) {
-        let request = ehttp::Request::delete(&self.url(&format!("/api/sessions/{session_id}")));
-        ehttp::fetch(request, |result| {
-            if let Err(err) = result {
-                log::warn!("could not delete the old session: {err}");
-            }
-        });
-    }
-
-    pub fn send_message(
-        &self,
-        stream_id: u64,
-        session_id: &str,
-        body: &SendMessage,
-    ) -> StreamHandle {
-        let path = format!("/api/sessions/{session_id}/messages");
-        self.stream(stream_id, &path, serde_json::to_vec(body))
-    }
-
-    pub fn regenerate(&self, stream_id: u64, session_id: &str, body: &Regenerate) -> StreamHandle {
-        let path = format!("/api/sessions/{session_id}/regenerate");
-        self.stream(stream_id, &path, serde_json::to_vec(body))
     }
 
     fn fetch_json<T: DeserializeOwned>(
@@ -241,77 +219,46 @@ impl ProxyClient {
     }
 }
 
-/// The state of one streamed response: its status, the SSE decoder or the error body.
-#[derive(Default)]
-struct StreamReader {
-    status: Option<u16>,
-    ok: bool,
-    decoder: SseDecoder,
-    error_body: Vec<u8>,
-    finished: bool,
-}
-
-impl StreamReader {
-    fn on_part(
-        &mut self,
-        part: ehttp::Result<ehttp::streaming::Part>,
-    ) -> (Vec<StreamEvent>, ControlFlow<()>) {
-        match part {
-            Err(reason) => {
-                let error = if self.status.is_some() {
-                    NetError::Unreachable(format!("the connection broke: {reason}"))
-                } else {
-                    NetError::Unreachable(reason)
-                };
-                (vec![StreamEvent::Failed(error)], ControlFlow::Break(()))
-            }
-            Ok(ehttp::streaming::Part::Response(response)) => {
-                self.status = Some(response.status);
-                self.ok = response.ok;
-                (Vec::new(), ControlFlow::Continue(()))
-            }
-            Ok(ehttp::streaming::Part::Chunk(chunk)) if !self.ok => {
-                if chunk.is_empty() {
-                    let status = self.status.unwrap_or_default();
-                    let error = http_error(status, &self.error_body);
-                    return (vec![StreamEvent::Failed(error)], ControlFlow::Break(()));
-                }
-                self.error_body.extend_from_slice(&chunk);
-                (Vec::new(), ControlFlow::Continue(()))
-            }
-            Ok(ehttp::streaming::Part::Chunk(chunk)) => self.on_body_chunk(&chunk),
-        }
+impl ChatBackend for ProxyClient {
+    fn server(&self) -> &str {
+        &self.base_url
     }
 
-    fn on_body_chunk(&mut self, chunk: &[u8]) -> (Vec<StreamEvent>, ControlFlow<()>) {
-        if chunk.is_empty() {
-            self.decoder.finish();
-            let events = if self.finished {
-                Vec::new()
-            } else {
-                vec![StreamEvent::EndedEarly]
-            };
-            return (events, ControlFlow::Break(()));
-        }
-        let mut events = Vec::new();
-        for sse_event in self.decoder.push(chunk) {
-            if self.finished {
-                break;
+    fn create_session(&self) {
+        let mut request = ehttp::Request::post(self.url("/api/sessions"), Vec::new());
+        request.headers = ehttp::Headers::new(&[("Accept", "application/json")]);
+        self.fetch_json(request, |result: Result<SessionCreated, NetError>| {
+            NetEvent::SessionCreated(result.map(|created| created.session_id))
+        });
+    }
+
+    fn fetch_history(&self, session_id: &str) {
+        let request = ehttp::Request::get(self.url(&format!("/api/sessions/{session_id}")));
+        let session_id = session_id.to_owned();
+        self.fetch_json(request, move |result| NetEvent::History {
+            session_id,
+            result,
+        });
+    }
+
+    /// Forgets a session on the server; the app has already moved on, so failures only log.
+    fn delete_session(&self, session_id: &str) {
+        let request = ehttp::Request::delete(&self.url(&format!("/api/sessions/{session_id}")));
+        ehttp::fetch(request, |result| {
+            if let Err(err) = result {
+                log::warn!("could not delete the old session: {err}");
             }
-            match serde_json::from_str::<ChatEvent>(&sse_event.data) {
-                Ok(event) => {
-                    self.finished = event.is_final();
-                    events.push(StreamEvent::Chat(event));
-                }
-                Err(err) => log::warn!("skipping an unreadable `{}` event: {err}", sse_event.name),
-            }
-        }
-        let flow = if self.finished {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        };
-        (events, flow)
+        });
+    }
+
+    fn send_message(&self, stream_id: u64, session_id: &str, body: &SendMessage) -> StreamHandle {
+        let path = format!("/api/sessions/{session_id}/messages");
+        self.stream(stream_id, &path, serde_json::to_vec(body))
+    }
+
+    fn regenerate(&self, stream_id: u64, session_id: &str, body: &Regenerate) -> StreamHandle {
+        let path = format!("/api/sessions/{session_id}/regenerate");
+        self.stream(stream_id, &path, serde_json::to_vec(body))
     }
 }
 
@@ -320,86 +267,4 @@ fn http_error(status: u16, body: &[u8]) -> NetError {
         .ok()
         .map(|response| response.error);
     NetError::Http { status, body }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-    use super::*;
-    use ehttp::streaming::Part;
-
-    fn response(status: u16) -> Part {
-        Part::Response(ehttp::PartialResponse {
-            url: String::new(),
-            ok: (200..300).contains(&status),
-            status,
-            status_text: String::new(),
-            headers: ehttp::Headers::default(),
-        })
-    }
-
-    fn chunk(bytes: &[u8]) -> ehttp::Result<Part> {
-        Ok(Part::Chunk(bytes.to_vec()))
-    }
-
-    #[test]
-    fn a_stream_yields_chat_events_and_stops_at_the_final_one() {
-        let mut reader = StreamReader::default();
-        let _ = reader.on_part(Ok(response(200)));
-        let (events, flow) =
-            reader.on_part(chunk(b"event: delta\ndata: {\"type\":\"delta\",\"text\":\"Hi\"}\n\nevent: refused\ndata: {\"type\":\"refused\",\"mes"));
-        assert_eq!(
-            events,
-            vec![StreamEvent::Chat(ChatEvent::Delta { text: "Hi".into() })]
-        );
-        assert!(flow.is_continue());
-        let (events, flow) = reader.on_part(chunk(b"sage\":\"no\",\"categories\":[\"x\"]}\n\n"));
-        assert!(matches!(
-            &events[..],
-            [StreamEvent::Chat(ChatEvent::Refused { .. })]
-        ));
-        assert!(flow.is_break());
-    }
-
-    #[test]
-    fn a_body_that_ends_without_a_final_event_is_reported() {
-        let mut reader = StreamReader::default();
-        let _ = reader.on_part(Ok(response(200)));
-        let (events, _) = reader.on_part(chunk(b""));
-        assert_eq!(events, vec![StreamEvent::EndedEarly]);
-    }
-
-    #[test]
-    fn an_error_status_carries_the_json_error_body() {
-        let mut reader = StreamReader::default();
-        let _ = reader.on_part(Ok(response(429)));
-        let _ = reader.on_part(chunk(
-            b"{\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit_error\",",
-        ));
-        let _ = reader.on_part(chunk(
-            b"\"param\":null,\"code\":\"rate_limited\",\"retry_after_secs\":7}}",
-        ));
-        let (events, flow) = reader.on_part(chunk(b""));
-        let [
-            StreamEvent::Failed(NetError::Http {
-                status: 429,
-                body: Some(body),
-            }),
-        ] = &events[..]
-        else {
-            panic!("unexpected {events:?}");
-        };
-        assert_eq!(body.retry_after_secs, Some(7));
-        assert!(flow.is_break());
-    }
-
-    #[test]
-    fn a_transport_error_means_unreachable() {
-        let mut reader = StreamReader::default();
-        let (events, _) = reader.on_part(Err("connection refused".into()));
-        assert!(matches!(
-            &events[..],
-            [StreamEvent::Failed(NetError::Unreachable(_))]
-        ));
-    }
 }

@@ -8,6 +8,10 @@ use crate::conversation::{ChatMessage, Conversation, MessageKind, RetryAction};
 use crate::markdown::MarkdownCache;
 use crate::theme::Palette;
 
+mod row_heights;
+
+use row_heights::RowHeights;
+
 /// Vertical gap between rows.
 const ROW_GAP: f32 = 8.0;
 
@@ -25,10 +29,17 @@ pub struct ChatContext<'a> {
     pub scroll_to_bottom: bool,
 }
 
+/// What the chat view keeps between frames: row heights and parsed markdown, per row.
+#[derive(Default)]
+pub struct ChatView {
+    rows: RowHeights,
+    pub markdown: MarkdownCache,
+}
+
 pub fn chat_ui(
     ui: &mut egui::Ui,
-    conversation: &mut Conversation,
-    markdown: &mut MarkdownCache,
+    view: &mut ChatView,
+    conversation: &Conversation,
     context: &ChatContext<'_>,
     commands: &mut Vec<Command>,
 ) {
@@ -36,12 +47,15 @@ pub fn chat_ui(
         .id_salt("conversation")
         .auto_shrink(false)
         .stick_to_bottom(true);
+    let ChatView { rows, markdown } = view;
     markdown.begin_frame();
+    let messages = conversation.messages();
+    rows.resize(messages.len());
     scroll.show_viewport(ui, |ui, viewport| {
         ui.spacing_mut().item_spacing.y = 0.0;
         let width = ui.available_width();
         let line_height = ui.text_style_height(&egui::TextStyle::Body);
-        let count = conversation.len();
+        let count = messages.len();
         if count == 0 && !context.awaiting_reply {
             empty_conversation_ui(ui, context.palette);
             return;
@@ -50,8 +64,8 @@ pub fn chat_ui(
         // Skip the rows above the viewport with one space of their (measured or estimated) height.
         let mut top = 0.0;
         let mut first = count;
-        for index in 0..count {
-            let height = conversation.row_height(index, width, line_height);
+        for (index, message) in messages.iter().enumerate() {
+            let height = rows.height(index, message, width, line_height);
             if top + height >= viewport.min.y {
                 first = index;
                 break;
@@ -60,30 +74,33 @@ pub fn chat_ui(
         }
         ui.add_space(top);
 
+        let last_reply = conversation.last_reply_index();
         let mut bottom = top;
         let mut next = first;
         while next < count && bottom <= viewport.max.y {
-            let Some(message) = conversation.messages().get(next) else {
+            let Some(message) = messages.get(next) else {
                 break;
             };
-            let is_last_reply = conversation.last_reply_index() == Some(next);
             let row = RowState {
                 streaming: context.streaming_index == Some(next),
-                can_regenerate: is_last_reply && !context.sending,
+                can_regenerate: last_reply == Some(next) && !context.sending,
             };
             let top_of_row = ui.cursor().min.y;
             ui.push_id(message.local_id, |ui| {
                 message_ui(ui, message, markdown, context, row, commands);
             });
             let height = ui.cursor().min.y - top_of_row;
-            conversation.record_height(next, width, height);
+            rows.record(next, message, width, height);
             ui.add_space(ROW_GAP);
             bottom += height + ROW_GAP;
             next += 1;
         }
 
-        let rest: f32 = (next..count)
-            .map(|index| conversation.row_height(index, width, line_height) + ROW_GAP)
+        let rest: f32 = messages
+            .iter()
+            .enumerate()
+            .skip(next)
+            .map(|(index, message)| rows.height(index, message, width, line_height) + ROW_GAP)
             .sum();
         ui.add_space(rest);
         if context.awaiting_reply {
@@ -232,8 +249,11 @@ fn notice_ui(
         MessageKind::Refusal => "🛡 Message refused",
         MessageKind::RateLimited { .. } => "⏳ Rate limited",
         MessageKind::ProviderFailed => "⚠ The AI provider failed",
+        MessageKind::ServerFailed => "⚠ The Ashley server had a problem",
+        MessageKind::StorageFull => "⚠ Storage full",
+        MessageKind::ContextTooLong => "⚠ Conversation too long",
         MessageKind::Unreachable => "🔌 Proxy unreachable",
-        _ => "⚠ Request rejected",
+        MessageKind::Rejected | MessageKind::User | MessageKind::Reply => "⚠ Request rejected",
     };
     ui.label(RichText::new(title).strong().color(palette.error_text));
     ui.add(egui::Label::new(&message.content).wrap());

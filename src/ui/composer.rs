@@ -3,9 +3,8 @@
 use ashley_proxy::api::MAX_MESSAGE_CHARS;
 use egui::{Key, KeyboardShortcut, Modifiers, RichText};
 
-use super::Command;
+use super::{Command, record_widget};
 use crate::theme::Palette;
-use crate::web_test_handle::record_widget;
 
 pub const COMPOSER_HINT: &str = "Type your message… (Enter sends, Shift+Enter for a new line)";
 

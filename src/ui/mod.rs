@@ -11,6 +11,16 @@ pub mod status;
 
 use crate::conversation::RetryAction;
 
+/// Notes where a widget the browser tests click was drawn; nothing without the `testing`
+/// feature (the name is not even built).
+#[inline]
+pub(crate) fn record_widget(name: impl FnOnce() -> String, rect: egui::Rect) {
+    #[cfg(any(test, feature = "testing"))]
+    crate::web_test_handle::record_widget(name, rect);
+    #[cfg(not(any(test, feature = "testing")))]
+    let _ = (name, rect);
+}
+
 /// Something the person asked for during a frame.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {

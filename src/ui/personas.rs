@@ -3,9 +3,8 @@
 use ashley_proxy::api::PersonaInfo;
 use egui::RichText;
 
-use super::Command;
+use super::{Command, record_widget};
 use crate::theme::Palette;
-use crate::web_test_handle::record_widget;
 
 pub fn personas_ui(
     ui: &mut egui::Ui,

@@ -195,29 +195,11 @@ fn main() {
     let idle: Vec<Duration> = (0..200).map(|_| runner.frame(Vec::new())).collect();
     report("idle at the bottom", idle);
 
-    // Stream a long reply: type into the composer (its rect comes from the test handle).
-    let state: serde_json::Value =
-        serde_json::from_str(&ashley::web_test_handle::test_state_json()).unwrap();
-    let composer = &state["widgets"]["composer"];
-    let at = egui::pos2(
-        composer[0].as_f64().unwrap() as f32 + 20.0,
-        composer[1].as_f64().unwrap() as f32 + 10.0,
-    );
-    runner.frame(vec![
-        egui::Event::PointerMoved(at),
-        egui::Event::PointerButton {
-            pos: at,
-            button: egui::PointerButton::Primary,
-            pressed: true,
-            modifiers: egui::Modifiers::NONE,
-        },
-    ]);
-    runner.frame(vec![egui::Event::PointerButton {
-        pos: at,
-        button: egui::PointerButton::Primary,
-        pressed: false,
-        modifiers: egui::Modifiers::NONE,
-    }]);
+    // Stream a long reply: focus the composer, type, press Enter.
+    runner
+        .ctx
+        .memory_mut(|memory| memory.request_focus(ashley::ui::composer::composer_id()));
+    runner.frame(Vec::new());
     runner.frame(vec![egui::Event::Text("a LONG reply please".into())]);
     runner.frame(vec![egui::Event::Key {
         key: egui::Key::Enter,

@@ -1,16 +1,18 @@
 //! An in-test proxy on loopback that speaks `ashley_proxy::api`, with scripted replies.
 //!
 //! The message text picks the behaviour: containing `REFUSE` gets a moderation refusal,
-//! `FAIL` an HTTP 502 provider error, `HOLD` streams one delta and then waits until the test
-//! calls [`FakeProxy::release`]; anything else streams a markdown reply in small pieces.
+//! `FAIL` an HTTP 502 provider error, `FULL` an HTTP 507 `storage_full`, `TOOLONG` a stream
+//! whose only event is a `context_too_long` error, `HOLD` streams one delta and then waits
+//! until the test calls [`FakeProxy::release`]; anything else streams a markdown reply in
+//! small pieces. Every event carries an `id:` (its sequence number), as the real proxy's do.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use ashley_proxy::api::{
-    ChatEvent, ErrorBody, ErrorResponse, History, HistoryMessage, PersonaInfo, PersonaList,
-    Regenerate, ReplyStats, Role, SendMessage, SessionCreated, Status,
+    ChatEvent, ErrorBody, ErrorCode, ErrorResponse, History, HistoryMessage, PersonaInfo,
+    PersonaList, Regenerate, ReplyStats, Role, SendMessage, SessionCreated, Status,
 };
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -173,18 +175,18 @@ fn not_found() -> Response {
     error_response(
         StatusCode::NOT_FOUND,
         "No such session.",
-        "not_found_error",
-        "session_not_found",
+        "invalid_request_error",
+        ErrorCode::UnknownSession,
     )
 }
 
-fn error_response(status: StatusCode, message: &str, kind: &str, code: &str) -> Response {
+fn error_response(status: StatusCode, message: &str, kind: &str, code: ErrorCode) -> Response {
     let body = ErrorResponse {
         error: ErrorBody {
             message: message.into(),
             kind: kind.into(),
             param: None,
-            code: Some(code.into()),
+            code: Some(code),
             retry_after_secs: None,
         },
     };
@@ -242,8 +244,28 @@ async fn send_message(
                 StatusCode::BAD_GATEWAY,
                 "The model provider did not answer.",
                 "api_error",
-                "upstream_unavailable",
+                ErrorCode::UpstreamUnavailable,
             );
+        }
+        if body.message.contains("FULL") {
+            return error_response(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "The server's storage is full.",
+                "api_error",
+                ErrorCode::StorageFull,
+            );
+        }
+        if body.message.contains("TOOLONG") {
+            let error = ChatEvent::Error {
+                error: ErrorBody {
+                    message: "Even the newest message does not fit the model's context.".into(),
+                    kind: "invalid_request_error".into(),
+                    param: None,
+                    code: Some(ErrorCode::ContextTooLong),
+                    retry_after_secs: None,
+                },
+            };
+            return sse(vec![error], None, state.clone(), id, body.persona);
         }
         if body.message.contains("RATE") {
             // As the real proxy answers a rate limit: 429, Retry-After, and the seconds in the body.
@@ -252,7 +274,7 @@ async fn send_message(
                     message: "Too many requests from this session.".into(),
                     kind: "rate_limit_error".into(),
                     param: None,
-                    code: Some("rate_limited".into()),
+                    code: Some(ErrorCode::RateLimited),
                     retry_after_secs: Some(RATE_LIMIT_SECS),
                 },
             };
@@ -374,14 +396,25 @@ fn sse(
     )
 }
 
+/// What one stream has sent so far: the reply's text and the last event's sequence number.
+#[derive(Default)]
+struct Sent {
+    text: String,
+    seq: u64,
+}
+
 /// Sends one event in SSE framing (CRLF line ends); false once the client has gone.
-async fn emit(sender: &mpsc::Sender<String>, event: &ChatEvent, text: &mut String) -> bool {
+async fn emit(sender: &mpsc::Sender<String>, event: &ChatEvent, sent: &mut Sent) -> bool {
     if let ChatEvent::Delta { text: piece } = event {
-        text.push_str(piece);
+        sent.text.push_str(piece);
     }
+    sent.seq += 1;
     let data = serde_json::to_string(event).unwrap();
+    let (name, seq) = (event.name(), sent.seq);
     sender
-        .send(format!("event: {}\r\ndata: {data}\r\n\r\n", event.name()))
+        .send(format!(
+            "id: {seq}\r\nevent: {name}\r\ndata: {data}\r\n\r\n"
+        ))
         .await
         .is_ok()
 }
@@ -406,30 +439,28 @@ fn sse_with(
 ) -> Response {
     let (sender, mut receiver) = mpsc::channel::<String>(64);
     tokio::spawn(async move {
-        let mut text = String::new();
-        let is_refusal = events
-            .iter()
-            .any(|e| matches!(e, ChatEvent::Refused { .. }));
+        let mut sent = Sent::default();
+        let is_final = events.iter().any(ChatEvent::is_final);
         for event in &events {
-            if !emit(&sender, event, &mut text).await {
+            if !emit(&sender, event, &mut sent).await {
                 return;
             }
             tokio::time::sleep(pace).await;
         }
-        if is_refusal {
+        if is_final {
             return;
         }
         if let Some(rest) = after_release {
             state.release.notified().await;
             for event in &rest {
-                if !emit(&sender, event, &mut text).await {
+                if !emit(&sender, event, &mut sent).await {
                     return;
                 }
             }
         }
         let reply_id = {
             let mut shared = state.shared.lock().unwrap();
-            let mut reply = stored(&mut shared, Role::Assistant, &text, &persona);
+            let mut reply = stored(&mut shared, Role::Assistant, &sent.text, &persona);
             let stats = ReplyStats {
                 model: "fake-model".into(),
                 completion_tokens: Some(42),
@@ -454,7 +485,7 @@ fn sse_with(
                 ..ReplyStats::default()
             },
         };
-        let _ = emit(&sender, &done, &mut text).await;
+        let _ = emit(&sender, &done, &mut sent).await;
     });
     let stream = futures_util::stream::poll_fn(move |cx| {
         receiver

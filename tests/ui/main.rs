@@ -1,6 +1,7 @@
 //! The app driven through its real UI (egui_kittest) against a proxy on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod errors;
 mod fake_proxy;
 mod fonts;
 mod markdown;

@@ -84,7 +84,12 @@ impl ReplyStream {
                 }
                 Ok(Some(Ok(bytes))) => bytes,
             };
-            for data in self.decoder.push(&bytes) {
+            for data in self
+                .decoder
+                .push(&bytes)
+                .into_iter()
+                .map(|event| event.data)
+            {
                 if let Err(err) = self.take_event(&data) {
                     self.done = true;
                     self.failed = Some(err.redact(&self.secrets));

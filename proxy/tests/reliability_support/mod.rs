@@ -312,7 +312,12 @@ impl EventReader {
                 return Some(event);
             }
             let bytes = self.bytes.next().await?.ok()?;
-            for data in self.decoder.push(&bytes) {
+            for data in self
+                .decoder
+                .push(&bytes)
+                .into_iter()
+                .map(|event| event.data)
+            {
                 let event: ChatEvent = serde_json::from_str(&data).unwrap_or_else(|err| {
                     panic!("an event that is not a ChatEvent ({err}): {data}")
                 });
@@ -651,7 +656,7 @@ pub async fn v1_call(client: &reqwest::Client, addr: SocketAddr, body: &Value) -
     let mut data = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(Ok(bytes)) = stream.next().await {
-        data.extend(decoder.push(&bytes));
+        data.extend(decoder.push(&bytes).into_iter().map(|event| event.data));
     }
     V1Answer {
         status,
