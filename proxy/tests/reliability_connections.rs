@@ -338,7 +338,7 @@ async fn early_answers_to_big_bodies_are_read_whole_never_reset() {
                         match answer {
                             Ok((got, json)) if got == status && json["error"]["code"] == code => {}
                             Ok((got, json)) => {
-                                failures.push(format!("#{attempt} {client}: {got} {json}"))
+                                failures.push(format!("#{attempt} {client}: {got} {json}"));
                             }
                             Err(err) => failures.push(format!("#{attempt} {client}: {err}")),
                         }
