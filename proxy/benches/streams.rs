@@ -34,8 +34,9 @@ use reliability_support::{EventReader, KEY, ProxyProcess, create_session};
 
 /// Streams wanted; fewer when the open-file limit cannot be raised far enough (said so).
 const TARGET_STREAMS: usize = 10_000;
-/// Descriptors per process that are not stream sockets (runtime, database, pooled set-up connections).
-const SPARE_FILES: usize = 200;
+/// Descriptors per process that are not stream sockets: the runtime, the database, and the
+/// pooled connections of session set-up and moderation calls (in both processes).
+const SPARE_FILES: usize = 1000;
 const WORDS: usize = 30;
 const CHUNK_DELAY: Duration = Duration::from_secs(1);
 const RSS_TARGET_KB: u64 = 250 * 1024;
