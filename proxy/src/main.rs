@@ -12,6 +12,7 @@ const MAX_BLOCKING_THREADS: usize = 8;
 
 fn main() -> ExitCode {
     serve_buffers_from_mmap();
+    let open_files = raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(MAX_BLOCKING_THREADS)
@@ -23,10 +24,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run())
+    runtime.block_on(run(open_files))
 }
 
-async fn run() -> ExitCode {
+async fn run(open_files: Result<u64, String>) -> ExitCode {
     let cli = Cli::parse();
     if let Err(err) = logging::init(&cli.log, cli.log_format, cli.log_file.as_deref()) {
         eprintln!("ashley-proxy: {err}");
@@ -39,6 +40,7 @@ async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    report_open_file_limit(open_files, config.connections.max_connections);
     let addr = config.listen;
     tracing::info!(
         mode = if config.api_key.is_some() { "live" } else { "demo" },
@@ -71,6 +73,47 @@ async fn run() -> ExitCode {
     }
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Descriptors kept for the listener, the database, log and bundle files.
+const SPARE_FILES: u64 = 64;
+
+/// Each streamed reply holds two descriptors (the client's connection and the upstream's), and
+/// the default soft limit (often 1,024) would stop the proxy at a few hundred streams: raise
+/// the soft limit to the hard one. Returns the limit in force.
+#[cfg(unix)]
+fn raise_open_file_limit() -> Result<u64, String> {
+    rlimit::increase_nofile_limit(u64::MAX).map_err(|err| err.to_string())
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() -> Result<u64, String> {
+    Err("not supported on this platform".to_owned())
+}
+
+/// Says once how many concurrent streams the descriptor limit allows, and the fix when that
+/// is fewer than the connection cap.
+fn report_open_file_limit(open_files: Result<u64, String>, max_connections: usize) {
+    match open_files {
+        Ok(limit) => {
+            let streams = limit.saturating_sub(SPARE_FILES) / 2;
+            if streams < max_connections as u64 {
+                tracing::warn!(
+                    "the open-file limit ({limit}) allows about {streams} concurrent streamed \
+                     replies, fewer than ASHLEY_MAX_CONNECTIONS ({max_connections}); raise it \
+                     with `ulimit -n` (or the container's nofile limit)"
+                );
+            } else {
+                tracing::info!(
+                    "open-file limit {limit}: room for about {streams} concurrent streamed replies"
+                );
+            }
+        }
+        Err(err) => tracing::warn!(
+            "cannot raise the open-file limit ({err}); if streams fail at a few hundred \
+             connections, raise it with `ulimit -n`"
+        ),
+    }
 }
 
 /// SIGTERM (what container runtimes send) or Ctrl-C.

@@ -118,6 +118,9 @@ pub struct Cli {
     /// Log format: `text` or `json`.
     #[arg(long, env = "ASHLEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    // Connection hygiene (header timeout, header size, idle timeout, connection cap).
+    #[command(flatten)]
+    pub connections: super::connections::ConnectionArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -7,9 +7,11 @@ use reqwest::Url;
 use crate::personas::Personas;
 
 mod cli;
+mod connections;
 mod validate;
 
 pub use cli::{Cli, DEFAULT_BASE_URL, FailurePolicy, LogFormat, ModerationChoice};
+pub use connections::{ConnectionArgs, ConnectionLimits};
 pub use validate::ConfigError;
 use validate::invalid;
 
@@ -78,6 +80,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub demo_delay: Duration,
     pub shutdown_grace: Duration,
+    /// Header timeout, header size cap, idle timeout and connection cap (see `serve`).
+    pub connections: ConnectionLimits,
 }
 
 impl Default for Config {
@@ -108,6 +112,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             demo_delay: Duration::from_millis(15),
             shutdown_grace: Duration::from_secs(10),
+            connections: ConnectionLimits::default(),
         }
     }
 }

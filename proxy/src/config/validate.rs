@@ -218,6 +218,7 @@ impl Config {
         if cli.upstream_check_secs == 0 {
             return Err(invalid("ASHLEY_UPSTREAM_CHECK_SECS", "must be at least 1"));
         }
+        let connections = cli.connections.check()?;
         Ok(Self {
             listen: SocketAddr::new(cli.host, cli.port),
             api_key,
@@ -243,6 +244,7 @@ impl Config {
             max_body_bytes: cli.max_body_bytes,
             demo_delay: Duration::from_millis(cli.demo_delay_ms),
             shutdown_grace: Duration::from_secs(cli.shutdown_grace_secs),
+            connections,
         })
     }
 }
