@@ -1,14 +1,19 @@
-//! Counters and histograms for `/metrics` (Prometheus text format) and `/api/status`.
+//! The proxy's metrics: Prometheus counters, gauges and histograms for `/metrics`, and the recent state `/api/status` reads.
 
 use std::{
-    collections::{BTreeMap, VecDeque},
-    fmt::Write as _,
+    collections::{HashMap, VecDeque},
     sync::{
-        Mutex, PoisonError,
-        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering, Ordering::Relaxed},
     },
     time::{Duration, Instant},
 };
+
+use ::metrics::{
+    Counter, Gauge, Histogram, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram, with_local_recorder,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 /// Seconds; fine at the low end because the proxy's own latency is sub-millisecond.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -16,67 +21,12 @@ const LATENCY_BUCKETS: [f64; 14] = [
 ];
 const RECENT_LATENCIES: usize = 50;
 const HEALTH_WINDOW: usize = 100;
+/// The exporter buffers histogram samples until it aggregates them (at each render). Without a
+/// scraper that buffer would grow with every request, so every this many requests we aggregate.
+const UPKEEP_EVERY: u64 = 1024;
 
-/// A cumulative histogram with atomic buckets.
-pub struct Histogram {
-    buckets: &'static [f64],
-    counts: Vec<AtomicU64>,
-    sum_micros: AtomicU64,
-    count: AtomicU64,
-}
-
-impl Histogram {
-    fn new(buckets: &'static [f64]) -> Self {
-        Self {
-            buckets,
-            counts: buckets.iter().map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-        }
-    }
-
-    pub fn observe(&self, duration: Duration) {
-        let seconds = duration.as_secs_f64();
-        if let Some(slot) = self
-            .buckets
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .and_then(|index| self.counts.get(index))
-        {
-            slot.fetch_add(1, Relaxed);
-        }
-        self.sum_micros.fetch_add(
-            u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
-            Relaxed,
-        );
-        self.count.fetch_add(1, Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let separator = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0;
-        for (bound, count) in self.buckets.iter().zip(&self.counts) {
-            cumulative += count.load(Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{separator}le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        let total = self.count.load(Relaxed);
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{separator}le=\"+Inf\"}} {total}"
-        );
-        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {sum}");
-        let _ = writeln!(out, "{name}_count{braces} {total}");
-    }
-}
+const HTTP_REQUESTS: &str = "ashley_http_requests_total";
+const REPLIES: &str = "ashley_chat_replies_total";
 
 /// How a chat reply ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -98,102 +48,252 @@ impl Outcome {
     }
 }
 
-#[derive(Default)]
-struct RouteCounts {
-    by_status: BTreeMap<u16, u64>,
+/// A counter the upstream, moderator and limiter bump. It keeps `AtomicU64`'s spelling so they
+/// did not change with the exporter; the exporter's own ordering (at least `Release`) applies.
+pub struct Count(Counter);
+
+impl Count {
+    pub fn fetch_add(&self, value: u64, _ordering: Ordering) {
+        self.0.increment(value);
+    }
 }
 
-/// Everything `/metrics` and `/api/status` report.
+/// A gauge bumped up and down, spelled like `AtomicU64` for the same reason as [`Count`].
+pub struct Level(Gauge);
+
+impl Level {
+    pub fn fetch_add(&self, value: u64, _ordering: Ordering) {
+        self.0.increment(value as f64);
+    }
+
+    pub fn fetch_sub(&self, value: u64, _ordering: Ordering) {
+        self.0.decrement(value as f64);
+    }
+}
+
+/// One API's reply counters, one per outcome, registered up front so a reply costs one add.
+struct ReplyCounters([Counter; 4]);
+
+impl ReplyCounters {
+    fn register(api: &'static str) -> Self {
+        let by = |outcome: Outcome| counter!(REPLIES, "api" => api, "outcome" => outcome.name());
+        Self([
+            by(Outcome::Complete),
+            by(Outcome::Partial),
+            by(Outcome::Error),
+            by(Outcome::Refused),
+        ])
+    }
+
+    fn get(&self, outcome: Outcome) -> &Counter {
+        let [complete, partial, error, refused] = &self.0;
+        match outcome {
+            Outcome::Complete => complete,
+            Outcome::Partial => partial,
+            Outcome::Error => error,
+            Outcome::Refused => refused,
+        }
+    }
+}
+
+/// Everything `/metrics` and `/api/status` report. Each instance has its own recorder (not the
+/// process-wide one), so every `AppState`, e.g. each test's, counts on its own.
 pub struct Metrics {
     pub started: Instant,
+    /// Registers the handles whose labels are known only at run time (routes).
+    recorder: Arc<PrometheusRecorder>,
+    exposition: PrometheusHandle,
+    /// Read by `/api/status`; `errors` is copied into its counter at each render.
     requests: AtomicU64,
     errors: AtomicU64,
-    routes: Mutex<BTreeMap<String, RouteCounts>>,
+    errors_total: Counter,
+    uptime: Gauge,
+    in_flight: Gauge,
+    store_full: Gauge,
+    store_up: Gauge,
+    /// Handles by route and status, so a request after the first of its kind is a lookup and an add.
+    routes: Mutex<HashMap<String, HashMap<u16, Counter>>>,
     http_latency: Histogram,
     ttft: Histogram,
     reply_duration: Histogram,
-    replies: Mutex<BTreeMap<(&'static str, Outcome), u64>>,
-    prompt_tokens: AtomicU64,
-    completion_tokens: AtomicU64,
-    pub upstream_requests: AtomicU64,
-    pub upstream_retries: AtomicU64,
-    pub upstream_failures: AtomicU64,
-    pub upstream_queued: AtomicU64,
-    pub moderation_calls: AtomicU64,
-    pub moderation_cache_hits: AtomicU64,
-    pub moderation_flagged: AtomicU64,
-    pub moderation_failures: AtomicU64,
-    pub rate_limited: AtomicU64,
+    app_replies: ReplyCounters,
+    v1_replies: ReplyCounters,
+    prompt_tokens: Counter,
+    completion_tokens: Counter,
+    pub upstream_requests: Count,
+    pub upstream_retries: Count,
+    pub upstream_failures: Count,
+    pub upstream_queued: Level,
+    pub moderation_calls: Count,
+    pub moderation_cache_hits: Count,
+    pub moderation_flagged: Count,
+    pub moderation_failures: Count,
+    pub rate_limited: Count,
     recent_latencies: Mutex<VecDeque<u64>>,
     recent_failures: Mutex<VecDeque<bool>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self {
-            started: Instant::now(),
-            requests: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            routes: Mutex::new(BTreeMap::new()),
-            http_latency: Histogram::new(&LATENCY_BUCKETS),
-            ttft: Histogram::new(&LATENCY_BUCKETS),
-            reply_duration: Histogram::new(&LATENCY_BUCKETS),
-            replies: Mutex::new(BTreeMap::new()),
-            prompt_tokens: AtomicU64::new(0),
-            completion_tokens: AtomicU64::new(0),
-            upstream_requests: AtomicU64::new(0),
-            upstream_retries: AtomicU64::new(0),
-            upstream_failures: AtomicU64::new(0),
-            upstream_queued: AtomicU64::new(0),
-            moderation_calls: AtomicU64::new(0),
-            moderation_cache_hits: AtomicU64::new(0),
-            moderation_flagged: AtomicU64::new(0),
-            moderation_failures: AtomicU64::new(0),
-            rate_limited: AtomicU64::new(0),
-            recent_latencies: Mutex::new(VecDeque::with_capacity(RECENT_LATENCIES)),
-            recent_failures: Mutex::new(VecDeque::with_capacity(HEALTH_WINDOW)),
-        }
+        let recorder = Arc::new(
+            PrometheusBuilder::new()
+                .set_buckets(&LATENCY_BUCKETS)
+                // The only error is an empty bucket list; ours is a non-empty constant.
+                .unwrap_or_else(|_| PrometheusBuilder::new())
+                .build_recorder(),
+        );
+        let metrics = with_local_recorder(recorder.as_ref(), || {
+            describe();
+            let count = |name: &'static str| Count(counter!(name));
+            Self {
+                started: Instant::now(),
+                recorder: recorder.clone(),
+                exposition: recorder.handle(),
+                requests: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                errors_total: counter!("ashley_http_errors_total"),
+                uptime: gauge!("ashley_uptime_seconds"),
+                in_flight: gauge!("ashley_upstream_in_flight"),
+                store_full: gauge!("ashley_store_full"),
+                store_up: gauge!("ashley_store_up"),
+                routes: Mutex::new(HashMap::new()),
+                http_latency: histogram!("ashley_http_request_duration_seconds"),
+                ttft: histogram!("ashley_chat_ttft_seconds"),
+                reply_duration: histogram!("ashley_chat_reply_duration_seconds"),
+                app_replies: ReplyCounters::register("app"),
+                v1_replies: ReplyCounters::register("v1"),
+                prompt_tokens: counter!("ashley_tokens_total", "kind" => "prompt"),
+                completion_tokens: counter!("ashley_tokens_total", "kind" => "completion"),
+                upstream_requests: count("ashley_upstream_requests_total"),
+                upstream_retries: count("ashley_upstream_retries_total"),
+                upstream_failures: count("ashley_upstream_failures_total"),
+                upstream_queued: Level(gauge!("ashley_upstream_queued")),
+                moderation_calls: count("ashley_moderation_calls_total"),
+                moderation_cache_hits: count("ashley_moderation_cache_hits_total"),
+                moderation_flagged: count("ashley_moderation_flagged_total"),
+                moderation_failures: count("ashley_moderation_failures_total"),
+                rate_limited: count("ashley_rate_limited_total"),
+                recent_latencies: Mutex::new(VecDeque::with_capacity(RECENT_LATENCIES)),
+                recent_failures: Mutex::new(VecDeque::with_capacity(HEALTH_WINDOW)),
+            }
+        });
+        // The proxy does not start without its store, so a running proxy starts with it up.
+        metrics.set_store_up(true);
+        metrics
     }
+}
+
+/// The HELP lines; registered once per recorder.
+fn describe() {
+    describe_gauge!("ashley_uptime_seconds", "Seconds since the proxy started.");
+    describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status.");
+    describe_counter!(
+        "ashley_http_errors_total",
+        "Server errors: 5xx responses and chat streams that ended in an error."
+    );
+    describe_histogram!(
+        "ashley_http_request_duration_seconds",
+        "Time to the response head."
+    );
+    describe_histogram!(
+        "ashley_chat_ttft_seconds",
+        "Time from the request to the first token."
+    );
+    describe_histogram!(
+        "ashley_chat_reply_duration_seconds",
+        "Time from the request to the last token."
+    );
+    describe_counter!(REPLIES, "Chat replies by API and outcome.");
+    describe_counter!("ashley_tokens_total", "Tokens reported by the model.");
+    describe_counter!("ashley_upstream_requests_total", "Upstream HTTP attempts.");
+    describe_counter!("ashley_upstream_retries_total", "Upstream retries.");
+    describe_counter!(
+        "ashley_upstream_failures_total",
+        "Upstream calls that failed after retries."
+    );
+    describe_gauge!("ashley_upstream_in_flight", "Upstream calls running now.");
+    describe_gauge!(
+        "ashley_upstream_queued",
+        "Requests waiting for an upstream slot."
+    );
+    describe_counter!(
+        "ashley_moderation_calls_total",
+        "Moderation checks (cache misses that called the moderator)."
+    );
+    describe_counter!(
+        "ashley_moderation_cache_hits_total",
+        "Moderation verdicts served from the cache."
+    );
+    describe_counter!(
+        "ashley_moderation_flagged_total",
+        "Messages refused by moderation."
+    );
+    describe_counter!(
+        "ashley_moderation_failures_total",
+        "Moderation calls that failed."
+    );
+    describe_counter!(
+        "ashley_rate_limited_total",
+        "Requests answered 429 by the per-client limit."
+    );
+    describe_gauge!(
+        "ashley_store_full",
+        "1 while the store refuses writes because its disk budget is used up."
+    );
+    describe_gauge!(
+        "ashley_store_up",
+        "1 while the store answers, 0 when it fails."
+    );
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn push_bounded<T>(ring: &Mutex<VecDeque<T>>, capacity: usize, value: T) {
+    let mut ring = lock(ring);
+    if ring.len() == capacity {
+        ring.pop_front();
+    }
+    ring.push_back(value);
+}
+
 impl Metrics {
     /// One HTTP request finished. Server errors (5xx) count as errors.
     pub fn record_http(&self, route: &str, status: u16, elapsed: Duration) {
-        self.requests.fetch_add(1, Relaxed);
+        let requests = self.requests.fetch_add(1, Relaxed) + 1;
         let failed = status >= 500;
         if failed {
             self.errors.fetch_add(1, Relaxed);
         }
-        self.http_latency.observe(elapsed);
+        self.http_latency.record(elapsed.as_secs_f64());
         {
             let mut routes = lock(&self.routes);
-            let counts = match routes.get_mut(route) {
-                Some(counts) => counts,
+            let by_status = match routes.get_mut(route) {
+                Some(by_status) => by_status,
                 None => routes.entry(route.to_owned()).or_default(),
             };
-            *counts.by_status.entry(status).or_default() += 1;
+            by_status
+                .entry(status)
+                .or_insert_with(|| {
+                    with_local_recorder(self.recorder.as_ref(), || {
+                        counter!(HTTP_REQUESTS, "route" => route.to_owned(), "status" => status.to_string())
+                    })
+                })
+                .increment(1);
         }
         if route.starts_with("/api/sessions") || route.starts_with("/v1/chat") {
-            self.push_failure(failed);
+            push_bounded(&self.recent_failures, HEALTH_WINDOW, failed);
+        }
+        if requests.is_multiple_of(UPKEEP_EVERY) {
+            self.exposition.run_upkeep();
         }
     }
 
     /// A chat stream that began with 200 but ended in an error also counts as an error.
     pub fn record_stream_error(&self) {
         self.errors.fetch_add(1, Relaxed);
-        self.push_failure(true);
-    }
-
-    fn push_failure(&self, failed: bool) {
-        let mut recent = lock(&self.recent_failures);
-        if recent.len() == HEALTH_WINDOW {
-            recent.pop_front();
-        }
-        recent.push_back(failed);
+        push_bounded(&self.recent_failures, HEALTH_WINDOW, true);
     }
 
     /// One chat reply ended (app or `/v1`).
@@ -205,26 +305,40 @@ impl Metrics {
         total: Duration,
         tokens: (Option<u32>, Option<u32>),
     ) {
-        *lock(&self.replies).entry((source, outcome)).or_default() += 1;
+        match source {
+            "app" => self.app_replies.get(outcome).increment(1),
+            "v1" => self.v1_replies.get(outcome).increment(1),
+            // An API added without its own handles: correct, only slower (a registry lookup).
+            other => with_local_recorder(self.recorder.as_ref(), || {
+                counter!(REPLIES, "api" => other, "outcome" => outcome.name()).increment(1);
+            }),
+        }
         if let Some(ttft) = ttft {
-            self.ttft.observe(ttft);
+            self.ttft.record(ttft.as_secs_f64());
         }
         if outcome == Outcome::Refused {
             return;
         }
-        self.reply_duration.observe(total);
+        self.reply_duration.record(total.as_secs_f64());
         self.prompt_tokens
-            .fetch_add(u64::from(tokens.0.unwrap_or(0)), Relaxed);
+            .increment(u64::from(tokens.0.unwrap_or(0)));
         self.completion_tokens
-            .fetch_add(u64::from(tokens.1.unwrap_or(0)), Relaxed);
+            .increment(u64::from(tokens.1.unwrap_or(0)));
         if outcome == Outcome::Error {
             return;
         }
-        let mut recent = lock(&self.recent_latencies);
-        if recent.len() == RECENT_LATENCIES {
-            recent.pop_front();
-        }
-        recent.push_back(u64::try_from(total.as_millis()).unwrap_or(u64::MAX));
+        let millis = u64::try_from(total.as_millis()).unwrap_or(u64::MAX);
+        push_bounded(&self.recent_latencies, RECENT_LATENCIES, millis);
+    }
+
+    /// Whether the store refuses writes because its disk budget is used up.
+    pub fn set_store_full(&self, full: bool) {
+        self.store_full.set(f64::from(u8::from(full)));
+    }
+
+    /// Whether the store answers.
+    pub fn set_store_up(&self, up: bool) {
+        self.store_up.set(f64::from(u8::from(up)));
     }
 
     pub fn requests(&self) -> u64 {
@@ -250,147 +364,10 @@ impl Metrics {
 
     /// The Prometheus text exposition; `in_flight` is the upstream calls now running.
     pub fn render(&self, in_flight: usize) -> String {
-        let mut out = String::with_capacity(4096);
-        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
-        let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
-        };
-        gauge(
-            &mut out,
-            "ashley_uptime_seconds",
-            "Seconds since the proxy started.",
-            self.started.elapsed().as_secs_f64(),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP ashley_http_requests_total HTTP requests by route and status.\n# TYPE ashley_http_requests_total counter"
-        );
-        for (route, counts) in lock(&self.routes).iter() {
-            for (status, count) in &counts.by_status {
-                let route = route.replace('"', "");
-                let _ = writeln!(
-                    out,
-                    "ashley_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
-                );
-            }
-        }
-        counter(
-            &mut out,
-            "ashley_http_errors_total",
-            "Server errors: 5xx responses and chat streams that ended in an error.",
-            self.errors(),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP ashley_http_request_duration_seconds Time to the response head.\n# TYPE ashley_http_request_duration_seconds histogram"
-        );
-        self.http_latency
-            .render(&mut out, "ashley_http_request_duration_seconds", "");
-        let _ = writeln!(
-            out,
-            "# HELP ashley_chat_ttft_seconds Time from the request to the first token.\n# TYPE ashley_chat_ttft_seconds histogram"
-        );
-        self.ttft.render(&mut out, "ashley_chat_ttft_seconds", "");
-        let _ = writeln!(
-            out,
-            "# HELP ashley_chat_reply_duration_seconds Time from the request to the last token.\n# TYPE ashley_chat_reply_duration_seconds histogram"
-        );
-        self.reply_duration
-            .render(&mut out, "ashley_chat_reply_duration_seconds", "");
-        let _ = writeln!(
-            out,
-            "# HELP ashley_chat_replies_total Chat replies by API and outcome.\n# TYPE ashley_chat_replies_total counter"
-        );
-        for ((source, outcome), count) in lock(&self.replies).iter() {
-            let _ = writeln!(
-                out,
-                "ashley_chat_replies_total{{api=\"{source}\",outcome=\"{}\"}} {count}",
-                outcome.name()
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP ashley_tokens_total Tokens reported by the model.\n# TYPE ashley_tokens_total counter"
-        );
-        let _ = writeln!(
-            out,
-            "ashley_tokens_total{{kind=\"prompt\"}} {}",
-            self.prompt_tokens.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "ashley_tokens_total{{kind=\"completion\"}} {}",
-            self.completion_tokens.load(Relaxed)
-        );
-        counter(
-            &mut out,
-            "ashley_upstream_requests_total",
-            "Upstream HTTP attempts.",
-            self.upstream_requests.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "ashley_upstream_retries_total",
-            "Upstream retries.",
-            self.upstream_retries.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "ashley_upstream_failures_total",
-            "Upstream calls that failed after retries.",
-            self.upstream_failures.load(Relaxed),
-        );
-        gauge(
-            &mut out,
-            "ashley_upstream_in_flight",
-            "Upstream calls running now.",
-            in_flight as f64,
-        );
-        gauge(
-            &mut out,
-            "ashley_upstream_queued",
-            "Requests waiting for an upstream slot.",
-            self.upstream_queued.load(Relaxed) as f64,
-        );
-        counter(
-            &mut out,
-            "ashley_moderation_calls_total",
-            "Moderation checks (cache misses that called the moderator).",
-            self.moderation_calls.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "ashley_moderation_cache_hits_total",
-            "Moderation verdicts served from the cache.",
-            self.moderation_cache_hits.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "ashley_moderation_flagged_total",
-            "Messages refused by moderation.",
-            self.moderation_flagged.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "ashley_moderation_failures_total",
-            "Moderation calls that failed.",
-            self.moderation_failures.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "ashley_rate_limited_total",
-            "Requests answered 429 by the per-client limit.",
-            self.rate_limited.load(Relaxed),
-        );
-        out
+        self.uptime.set(self.started.elapsed().as_secs_f64());
+        self.in_flight.set(in_flight as f64);
+        self.errors_total.absolute(self.errors());
+        self.exposition.render()
     }
 }
 
@@ -410,9 +387,88 @@ mod tests {
         ));
         assert!(text.contains("ashley_http_request_duration_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(text.contains("ashley_http_request_duration_seconds_bucket{le=\"0.05\"} 2"));
+        assert!(text.contains("ashley_http_request_duration_seconds_bucket{le=\"+Inf\"} 2"));
         assert!(text.contains("ashley_http_request_duration_seconds_count 2"));
         assert!(text.contains("ashley_upstream_in_flight 1"));
+        assert!(text.contains("ashley_http_errors_total 1"));
         assert_eq!(metrics.errors(), 1);
         assert!((metrics.recent_failure_rate() - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn each_instance_counts_on_its_own() {
+        let busy = Metrics::default();
+        let idle = Metrics::default();
+        busy.rate_limited.fetch_add(3, Relaxed);
+        busy.record_reply(
+            "v1",
+            Outcome::Partial,
+            None,
+            Duration::ZERO,
+            (Some(2), None),
+        );
+        assert!(busy.render(0).contains("ashley_rate_limited_total 3"));
+        assert!(
+            busy.render(0)
+                .contains("ashley_chat_replies_total{api=\"v1\",outcome=\"partial\"} 1")
+        );
+        let idle = idle.render(0);
+        assert!(idle.contains("ashley_rate_limited_total 0"), "{idle}");
+        assert!(idle.contains("ashley_chat_replies_total{api=\"v1\",outcome=\"partial\"} 0"));
+        assert!(idle.contains("ashley_tokens_total{kind=\"prompt\"} 0"));
+    }
+
+    #[test]
+    fn gauges_follow_their_setters() {
+        let metrics = Metrics::default();
+        assert!(metrics.render(0).contains("ashley_store_up 1"));
+        metrics.set_store_full(true);
+        metrics.set_store_up(false);
+        metrics.upstream_queued.fetch_add(2, Relaxed);
+        metrics.upstream_queued.fetch_sub(1, Relaxed);
+        let text = metrics.render(0);
+        assert!(text.contains("ashley_store_full 1"), "{text}");
+        assert!(text.contains("ashley_store_up 0"));
+        assert!(text.contains("ashley_upstream_queued 1"));
+        metrics.set_store_full(false);
+        assert!(metrics.render(0).contains("ashley_store_full 0"));
+    }
+
+    #[test]
+    fn an_api_without_handles_still_counts() {
+        let metrics = Metrics::default();
+        metrics.record_reply(
+            "other",
+            Outcome::Refused,
+            None,
+            Duration::ZERO,
+            (None, None),
+        );
+        metrics.record_reply(
+            "other",
+            Outcome::Refused,
+            None,
+            Duration::ZERO,
+            (None, None),
+        );
+        assert!(
+            metrics
+                .render(0)
+                .contains("ashley_chat_replies_total{api=\"other\",outcome=\"refused\"} 2")
+        );
+    }
+
+    #[test]
+    fn upkeep_keeps_histogram_counts_exact() {
+        let metrics = Metrics::default();
+        for _ in 0..UPKEEP_EVERY + 5 {
+            metrics.record_http("/healthz", 200, Duration::from_millis(1));
+        }
+        let text = metrics.render(0);
+        let expected = format!(
+            "ashley_http_request_duration_seconds_count {}",
+            UPKEEP_EVERY + 5
+        );
+        assert!(text.contains(&expected), "{text}");
     }
 }
