@@ -4,6 +4,8 @@
 pub mod api;
 
 #[cfg(feature = "server")]
+pub mod backup;
+#[cfg(feature = "server")]
 pub mod chat;
 #[cfg(feature = "server")]
 pub mod config;
