@@ -27,8 +27,8 @@ COPY --from=build /src/target/release/ashley-proxy /usr/local/bin/ashley-proxy
 COPY --from=build /src/dist /app/dist
 COPY scripts/healthcheck.sh /app/healthcheck.sh
 # The Space routes app_port 7860 to the container and adds one X-Forwarded-For hop (rate limits
-# then apply per visitor). The proxy keeps its database in /data when the Space has persistent
-# storage (a writable /data), else in ./data, that is /home/user/data.
+# then apply per visitor). The live database stays on local disk in ./data (/home/user/data);
+# with a Storage Bucket mounted at /data, consistent snapshots go there and are restored at start.
 ENV PORT=7860 \
     ASHLEY_HOST=0.0.0.0 \
     ASHLEY_WEB_DIR=/app/dist \

@@ -11,8 +11,8 @@
 # (rustup from static.rust-lang.org, minimal profile, in /usr/local/cargo). RUN steps use the
 # host's network. The first build compiles trunk, wasm-bindgen and the workspace: 30 to 60 minutes
 # on two cores. Then it checks, as the Space would run it (uid 1000, port 7860, no key): /healthz,
-# the app page, /api/status in demo mode, a chat reply, the HEALTHCHECK command, the database in a
-# writable /data (kept across a restart) and without /data, and that the image holds no toolchain
+# the app page, /api/status in demo mode, a chat reply, the HEALTHCHECK command, snapshots in a
+# writable /data (restored by a new container) and no /data, and that the image holds no toolchain
 # and no key. Exits non-zero on the first failed check.
 #
 # Settings: ASHLEY_IMAGE (default ashley-space:check), ASHLEY_ENGINE=docker|podman,
@@ -310,21 +310,23 @@ probe_storage() {
     pass "without /data: a streamed demo reply, stored in /home/user/data"
     "$ENGINE" rm -f ashley-check-nodata >/dev/null 2>>"$WORK/engine.log"
 
-    # With a writable /data (the Space's persistent storage): the database lives there and
-    # survives a new container.
+    # With a writable /data (a Storage Bucket mounted as a volume): the live database stays in
+    # the container; SIGTERM (docker stop) writes a snapshot to /data; a new container restores it.
     local data=$WORK/data
     rm -rf "$data"
     mkdir -p "$data"
     chown 1000:1000 "$data"
     start_container ashley-check-data -v "$data:/data"
     [ "$(chat_once)" -ge 2 ] || fail "the reply was not stored"
-    [ -s "$data/ashley.sqlite3" ] || fail "with a writable /data the database is not in /data"
+    "$ENGINE" stop ashley-check-data >/dev/null 2>>"$WORK/engine.log"
     "$ENGINE" rm -f ashley-check-data >/dev/null 2>>"$WORK/engine.log"
+    [ ! -e "$data/ashley.sqlite3" ] || fail "the live database must not sit in /data"
+    ls "$data"/ashley-*.sqlite3 >/dev/null 2>&1 || fail "SIGTERM wrote no snapshot to /data"
     start_container ashley-check-data -v "$data:/data"
     local kept
     kept=$(get /api/status | python3 -c 'import json, sys; print(json.load(sys.stdin)["store"]["messages"])')
-    [ "$kept" -ge 2 ] || fail "the database in /data did not survive a restart ($kept messages)"
-    pass "with a writable /data: the database is in /data and survives a new container ($kept messages)"
+    [ "$kept" -ge 2 ] || fail "the snapshot in /data was not restored ($kept messages)"
+    pass "with a writable /data: a snapshot there at SIGTERM, restored by a new container ($kept messages)"
     if [ "$ENGINE" = podman ]; then
         "$ENGINE" healthcheck run ashley-check-data >/dev/null || fail "podman healthcheck run: unhealthy"
         pass "podman healthcheck run: healthy"

@@ -335,10 +335,27 @@ pub struct Status {
     /// e.g. `openai (omni-moderation-latest), fail-closed` or `local word list`.
     pub moderation: String,
     pub store: StoreStats,
+    /// Where the database lives and when it was last saved; absent from older proxies.
+    #[serde(default)]
+    pub storage: StorageInfo,
     /// Requests per minute per client; 0 when disabled.
     pub rate_limit_per_minute: u32,
     /// Total time of the most recent replies, oldest first, in milliseconds.
     pub recent_latencies_ms: Vec<u64>,
+}
+
+/// Where the conversations live and when they were last copied to persistent storage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageInfo {
+    /// Path of the live SQLite database (on the container's local disk).
+    pub database: String,
+    /// Where snapshots go (e.g. a Storage Bucket mounted at `/data`); `None`: backups are off.
+    pub backup_dir: Option<String>,
+    /// When the newest snapshot was taken (the restored one right after a restore), in
+    /// milliseconds since the Unix epoch; `None` before the first.
+    pub last_backup_ms: Option<i64>,
+    /// Why the last snapshot failed; `None` once one succeeds.
+    pub last_backup_error: Option<String>,
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@ pub mod api;
 pub mod sse;
 
 #[cfg(feature = "server")]
+pub mod backup;
+#[cfg(feature = "server")]
 pub mod chat;
 #[cfg(feature = "server")]
 pub mod config;

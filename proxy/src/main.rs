@@ -48,6 +48,7 @@ async fn run(open_files: Result<u64, String>) -> ExitCode {
         model = %config.model,
         moderation = %config.moderation_description(),
         data_dir = %config.data_dir.display(),
+        backup_dir = %config.backup.dir.as_ref().map_or("off".into(), |dir| dir.display().to_string()),
         web_dir = %config.web_dir.display(),
         "configured"
     );
@@ -67,7 +68,10 @@ async fn run(open_files: Result<u64, String>) -> ExitCode {
     };
     let shown = listener.local_addr().unwrap_or(addr);
     tracing::info!("Ashley is serving on http://{}", display_addr(shown));
-    if let Err(err) = serve(listener, state, shutdown_signal()).await {
+    let backups = state.backups().clone();
+    let served = serve(listener, state, shutdown_signal()).await;
+    backups.finish().await;
+    if let Err(err) = served {
         tracing::error!("server stopped: {err}");
         return ExitCode::FAILURE;
     }

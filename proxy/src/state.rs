@@ -48,6 +48,7 @@ struct Inner {
     tasks: TaskTracker,
     shutdown: CancellationToken,
     reachability: Mutex<Reachability>,
+    backups: crate::backup::Backups,
 }
 
 #[derive(Default)]
@@ -61,6 +62,7 @@ impl AppState {
     /// the idle-session sweeper and the first reachability check.
     pub fn new(config: Config) -> Result<Self, StartupError> {
         let metrics = Arc::new(Metrics::default());
+        let backups = crate::backup::Backups::start(&config).map_err(StartupError)?;
         let store = store::open(&config.data_dir)
             .map_err(|err| StartupError(format!("ASHLEY_DATA_DIR: {err}")))?;
         let upstream = Upstream::new(&config, metrics.clone()).map_err(StartupError)?;
@@ -82,6 +84,7 @@ impl AppState {
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 reachability: Mutex::new(Reachability::default()),
+                backups,
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -105,6 +108,11 @@ impl AppState {
 
     pub fn moderator(&self) -> &Moderator {
         &self.inner.moderator
+    }
+
+    /// Snapshots of the database to persistent storage; `finish` them at shutdown.
+    pub fn backups(&self) -> &crate::backup::Backups {
+        &self.inner.backups
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -231,6 +239,7 @@ impl AppState {
             },
             moderation: config.moderation_description(),
             store,
+            storage: self.inner.backups.storage_info(),
             rate_limit_per_minute: self.inner.limiter.per_minute(),
             recent_latencies_ms: metrics.recent_latencies_ms(),
         }

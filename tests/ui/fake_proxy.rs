@@ -158,6 +158,7 @@ async fn status() -> Json<Status> {
         model: "demo".into(),
         moderation: "local word list".into(),
         store: Default::default(),
+        storage: Default::default(),
         rate_limit_per_minute: 60,
         recent_latencies_ms: vec![420, 380, 910, 300, 650, 510],
     })

@@ -33,9 +33,11 @@ pub struct Cli {
     /// Address to bind.
     #[arg(long, env = "ASHLEY_HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,
-    /// Directory of the SQLite database [default: /data when it exists and is writable, else ./data].
-    #[arg(long, env = "ASHLEY_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
+    /// Directory of the live SQLite database, on local disk (never a bucket mount).
+    #[arg(long, env = "ASHLEY_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub backup: crate::backup::BackupArgs,
     /// Directory holding the trunk web bundle.
     #[arg(long, env = "ASHLEY_WEB_DIR", default_value = "dist")]
     pub web_dir: PathBuf,

@@ -60,6 +60,8 @@ pub struct Config {
     pub base_url: Url,
     pub model: String,
     pub data_dir: PathBuf,
+    /// Snapshots of the database to persistent storage (see `crate::backup`).
+    pub backup: crate::backup::BackupSettings,
     pub web_dir: PathBuf,
     pub personas: Personas,
     pub rate_limit_per_minute: u32,
@@ -93,6 +95,7 @@ impl Default for Config {
             base_url: official_base_url(),
             model: "gpt-4".to_owned(),
             data_dir: PathBuf::from("data"),
+            backup: crate::backup::BackupSettings::default(),
             web_dir: PathBuf::from("dist"),
             personas: Personas::builtin(),
             rate_limit_per_minute: 60,

@@ -1,11 +1,6 @@
 //! Turning the command line into a [`Config`]: defaults resolved, every value checked.
 
-use std::{
-    fmt,
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{fmt, net::SocketAddr, time::Duration};
 
 use reqwest::Url;
 
@@ -114,31 +109,6 @@ fn non_empty(value: Option<String>) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-fn default_data_dir() -> PathBuf {
-    data_dir_preferring(Path::new("/data"))
-}
-
-/// `space_storage` (a Space's persistent storage) when this process can write there, else `./data`.
-fn data_dir_preferring(space_storage: &Path) -> PathBuf {
-    if space_storage.is_dir() && can_create_files_in(space_storage) {
-        space_storage.to_path_buf()
-    } else {
-        PathBuf::from("data")
-    }
-}
-
-/// Whether this process may create files in `dir`. The mode bits alone do not tell: a root-owned
-/// 0755 `/data` (a fresh Docker volume) has write bits, but not for the Space's uid 1000.
-fn can_create_files_in(dir: &Path) -> bool {
-    let probe = dir.join(format!(".ashley-write-check-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .is_ok()
-        && std::fs::remove_file(&probe).is_ok()
-}
-
 impl Config {
     /// Checks the command line; the error names the setting that is wrong.
     pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
@@ -224,7 +194,8 @@ impl Config {
             api_key,
             base_url: base,
             model,
-            data_dir: cli.data_dir.unwrap_or_else(default_data_dir),
+            backup: crate::backup::BackupSettings::from_args(&cli.backup, &cli.data_dir)?,
+            data_dir: cli.data_dir,
             web_dir: cli.web_dir,
             personas,
             rate_limit_per_minute: cli.rate_limit,
@@ -367,21 +338,5 @@ mod tests {
         assert!(
             matches!(&guard.moderation, ModerationMode::Guard { base_url, .. } if base_url.host_str() == Some("router.huggingface.co"))
         );
-    }
-
-    #[test]
-    fn space_storage_is_used_only_when_this_process_can_write_there() {
-        let storage = tempfile::tempdir().unwrap();
-        assert_eq!(data_dir_preferring(storage.path()), storage.path());
-        assert_eq!(
-            std::fs::read_dir(storage.path()).unwrap().count(),
-            0,
-            "the write probe must not be left behind"
-        );
-        let missing = storage.path().join("not-mounted");
-        assert_eq!(data_dir_preferring(&missing), PathBuf::from("data"));
-        let a_file = storage.path().join("plain-file");
-        std::fs::write(&a_file, b"").unwrap();
-        assert_eq!(data_dir_preferring(&a_file), PathBuf::from("data"));
     }
 }
