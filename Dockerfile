@@ -12,9 +12,11 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The build tools (rustup's wasm32 target, trunk, wasm-bindgen, wasm-opt) depend only on
-# setup.sh, the lib.sh it sources and Cargo.lock (wasm-bindgen's version): this slow layer (15 to
-# 30 minutes) stays cached while the code and the other scripts change.
+# setup.sh, the scripts it sources (the offline wasm32 route, used only where rustup cannot
+# download) and Cargo.lock (wasm-bindgen's version): this slow layer (15 to 30 minutes) stays
+# cached while the code and the other scripts change.
 COPY scripts/setup.sh scripts/lib.sh scripts/
+COPY scripts/offline/debian-wasm.sh scripts/offline/
 COPY Cargo.lock ./
 ENV ASHLEY_RUSTUP_TIMEOUT=600
 RUN scripts/setup.sh build

@@ -28,7 +28,7 @@ test: ## Everything CI checks: fmt, clippy (native + wasm32), the wasm build, al
 bench: ## Benchmarks: proxy gateway, app frames, web first load, wasm size
 	@scripts/bench.sh
 
-web: ## Only the web bundle (dist/)
+web: ## Only the web bundle (dist/; skipped in seconds when nothing it is built from changed)
 	@scripts/build-web.sh
 
 proxy: ## Only the proxy, release (target/release/ashley-proxy)
@@ -66,5 +66,5 @@ fonts: ## Rebuild the subset emoji/symbol fonts in assets/ (needs npm and PyPI; 
 size: ## Size of the built web bundle: raw, gzip, brotli
 	@scripts/size.sh
 
-clean-web: ## Remove the web bundle (dist/)
-	rm -rf dist
+clean-web: ## Remove the web bundles (dist/, and dist-e2e/ of the browser tests)
+	rm -rf dist dist-e2e

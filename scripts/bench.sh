@@ -45,8 +45,9 @@ if [ -e tests/e2e/bench-web.sh ]; then
     step "building the release proxy and fake upstream for the page benchmark"
     cargo build --release --locked -p ashley-proxy -p ashley-fake-upstream
 fi
-ASHLEY_WEB_DIR=$ROOT/dist ASHLEY_PROXY_BIN=$ROOT/target/release/ashley-proxy \
-    ASHLEY_FAKE_UPSTREAM_BIN=$ROOT/target/release/ashley-fake-upstream \
+find_cargo_target
+ASHLEY_WEB_DIR=$ROOT/dist ASHLEY_PROXY_BIN=$ASHLEY_TARGET_DIR/release/ashley-proxy \
+    ASHLEY_FAKE_UPSTREAM_BIN=$ASHLEY_TARGET_DIR/release/ashley-fake-upstream \
     bench web-first-load tests/e2e/bench-web.sh bash tests/e2e/bench-web.sh
 bench wasm-size scripts/size.sh "$ROOT/scripts/size.sh"
 

@@ -16,6 +16,7 @@ fi
 step "building the proxy and the native app (cargo build --release)"
 cargo build --release --locked -p ashley-proxy
 cargo build --release --locked -p ashley
+find_cargo_target
 
 proxy_pid=
 stop_proxy() {
@@ -32,11 +33,11 @@ if [[ "$server" =~ ^http://(127\.0\.0\.1|localhost):([0-9]+)/?$ ]]; then
     if probe_healthz 127.0.0.1 "$local_port"; then
         step "using the proxy already running on $server"
     else
-        log=$ROOT/target/desktop-proxy.log
+        log=$ASHLEY_TARGET_DIR/desktop-proxy.log
         step "no proxy answers on $server: starting one (log: $log)"
         [ -n "${OPENAI_API_KEY:-}" ] || warn "OPENAI_API_KEY is not set: the proxy answers with its offline demo."
         PORT=$local_port ASHLEY_HOST=127.0.0.1 ASHLEY_WEB_DIR=${ASHLEY_WEB_DIR:-$ROOT/dist} \
-            "$ROOT/target/release/ashley-proxy" >"$log" 2>&1 &
+            "$ASHLEY_TARGET_DIR/release/ashley-proxy" >"$log" 2>&1 &
         proxy_pid=$!
         deadline=$(($(now) + 20))
         until probe_healthz 127.0.0.1 "$local_port"; do
@@ -50,4 +51,4 @@ else
 fi
 
 step "opening the Ashley window (talking to $server)"
-"$ROOT/target/release/ashley" --server "$server"
+"$ASHLEY_TARGET_DIR/release/ashley" --server "$server"

@@ -12,9 +12,6 @@ TRUNK_VERSION=0.21.14
 # is invalid`); npm's build of 132 works.
 BINARYEN_VERSION=132
 WASM_TARGET=wasm32-unknown-unknown
-# The wasm build may use another rustc (Debian's rustc-web) than the native one; its own target
-# directory keeps the two from invalidating each other's artifacts.
-WASM_TARGET_DIR=${ASHLEY_WASM_TARGET_DIR:-$ROOT/target/wasm}
 WASM_ROUTE_FILE=$TOOLS_DIR/wasm-route
 
 export PATH="$TOOLS_DIR/bin:$HOME/.cargo/bin:$PATH"
@@ -42,27 +39,40 @@ wasm_bindgen_lock_version() {
 }
 
 # How wasm32 is built on this machine: `rustup` (the rustup target is installed) or `debian`
-# (Debian's rustc-web with std built from source). Written by `setup.sh wasm`.
+# (Debian's rustc-web with std built from source, for machines that cannot download rustup's
+# target; scripts/offline/debian-wasm.sh). Written by `setup.sh build`.
 wasm_route() {
     cat "$WASM_ROUTE_FILE" 2>/dev/null || echo unknown
 }
 
-# Runs a command (cargo, trunk) in the environment the wasm32 build needs.
+# Where cargo builds: target/ in the clone unless CARGO_TARGET_DIR or a cargo config says
+# otherwise, so cargo itself is asked. Sets (and exports, for the scripts this one starts)
+# ASHLEY_TARGET_DIR; call it before using $ASHLEY_TARGET_DIR. Plain sed: the Docker build stage
+# has no python.
+find_cargo_target() {
+    [ -z "${ASHLEY_TARGET_DIR:-}" ] || return 0
+    local metadata
+    metadata=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml") ||
+        die "cargo metadata failed, so the scripts cannot tell where cargo builds. Fix: run 'cargo metadata --no-deps' in $ROOT and see why"
+    ASHLEY_TARGET_DIR=$(sed -n 's/.*"target_directory":"\([^"\\]*\)".*/\1/p' <<<"$metadata")
+    [ -n "$ASHLEY_TARGET_DIR" ] ||
+        die "cannot read target_directory from cargo metadata (a path with quotes or backslashes?)"
+    export ASHLEY_TARGET_DIR
+}
+
+# Runs a command (cargo, trunk) in the environment the wasm32 build needs. The wasm build may use
+# another rustc (Debian's rustc-web) than the native one; its own target directory keeps the two
+# from invalidating each other's artifacts.
 wasm_env() {
+    find_cargo_target
+    local dir=${ASHLEY_WASM_TARGET_DIR:-$ASHLEY_TARGET_DIR/wasm}
     case "$(wasm_route)" in
-        rustup)
-            CARGO_TARGET_DIR=$WASM_TARGET_DIR "$@"
-            ;;
+        rustup) CARGO_TARGET_DIR=$dir "$@" ;;
         debian)
-            # /usr/bin first so cargo and rustc are Debian's 1.96 (which ships the std sources);
-            # the tools dir stays in front of it for trunk, wasm-bindgen and wasm-opt.
-            PATH="$TOOLS_DIR/bin:/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 \
-                CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
-                CARGO_TARGET_DIR=$WASM_TARGET_DIR "$@"
+            source "$ROOT/scripts/offline/debian-wasm.sh"
+            CARGO_TARGET_DIR=$dir debian_wasm_env "$@"
             ;;
-        *)
-            die "the wasm32 toolchain is not set up. Fix: make setup (or scripts/setup.sh wasm)"
-            ;;
+        *) die "the wasm32 toolchain is not set up. Fix: make setup (or scripts/setup.sh build)" ;;
     esac
 }
 

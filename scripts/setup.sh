@@ -73,10 +73,14 @@ want_apt() { # want_apt "why" pkg...
 }
 
 install_apt_packages() {
-    local missing=() pkg
+    local missing=() pkg status
+    local -A present=()
+    # One dpkg-query for all: one per package took seconds on a busy machine.
+    while read -r pkg status; do
+        [ "$status" != "install ok installed" ] || present[$pkg]=1
+    done < <(dpkg-query -W -f='${Package} ${Status}\n' "${!apt_reason[@]}" 2>/dev/null || true)
     for pkg in "${!apt_reason[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-            missing+=("$pkg")
+        [ -n "${present[$pkg]:-}" ] || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     have apt-get || die "missing system packages: ${missing[*]}. Install them with your package manager."
@@ -110,31 +114,17 @@ choose_wasm_route() {
         installed+=("rustup target $WASM_TARGET")
     else
         warn "rustup could not install $WASM_TARGET (no internet to static.rust-lang.org?);" \
-            "using Debian's rustc-web and building std from source instead. This choice is remembered" \
-            "in $WASM_ROUTE_FILE; ASHLEY_WASM_ROUTE=rustup retries rustup."
+            "using Debian's rustc-web and building std from source instead (scripts/offline/debian-wasm.sh)." \
+            "This choice is remembered in $WASM_ROUTE_FILE; ASHLEY_WASM_ROUTE=rustup retries rustup."
         echo debian >"$WASM_ROUTE_FILE"
     fi
 }
 
+# The offline route's packages and checks live in scripts/offline/, read only on that route.
 want_wasm_route_packages() {
-    if [ "$(wasm_route)" = debian ]; then
-        want_apt "Rust 1.96 + std sources to build std for wasm32 offline" rustc-web cargo-web rust-web-src
-        want_apt "clippy for the wasm32 build (Debian's Rust)" rust-web-clippy
-        want_apt "rust-lld, the wasm32 linker of Debian's Rust" lld-22
-    fi
-}
-
-check_debian_wasm_route() {
     [ "$(wasm_route)" = debian ] || return 0
-    [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ] ||
-        die "Debian's rustc-web is incomplete. Fix: apt-get install -y rustc-web cargo-web rust-web-src rust-web-clippy lld-22"
-    # Debian's rustc links wasm32 with `rust-lld`, which lld-22 does not always put on PATH
-    # (`linker rust-lld not found`); lld's multi-flavour binary is that linker.
-    if ! PATH="$TOOLS_DIR/bin:/usr/bin:$PATH" command -v rust-lld >/dev/null 2>&1; then
-        [ -x /usr/bin/lld-22 ] || die "no lld for wasm32 linking. Fix: apt-get install -y lld-22"
-        ln -sfn /usr/bin/lld-22 "$TOOLS_DIR/bin/rust-lld"
-        installed+=("rust-lld -> lld-22")
-    fi
+    source "$ROOT/scripts/offline/debian-wasm.sh"
+    want_debian_wasm_packages
 }
 
 # --- Cargo-installed tools ---------------------------------------------------------------------
@@ -164,7 +154,10 @@ check_wasm_bindgen() {
 
 # --- npm: wasm-opt (binaryen) in the tools dir; the browser tests' playwright-core ------------
 check_npm_tools() {
-    if ! "$TOOLS_DIR/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
+    # The installed package's version, read from its package.json: running this wasm-opt (node
+    # loading binaryen's wasm) takes seconds.
+    if ! grep -qs "\"version\": \"$BINARYEN_VERSION\." "$TOOLS_DIR/node_modules/binaryen/package.json" ||
+        [ ! -x "$TOOLS_DIR/node_modules/.bin/wasm-opt" ]; then
         have npm || die "npm is missing. Fix: apt-get install -y nodejs npm"
         step "installing binaryen@$BINARYEN_VERSION from npm into $TOOLS_DIR (its wasm-opt shrinks the wasm; Debian's 108 breaks it)"
         run_logged binaryen "npm install --prefix $TOOLS_DIR binaryen@$BINARYEN_VERSION" \
@@ -295,19 +288,27 @@ if [ "$GROUP" = desktop ] || [ "$GROUP" = test ]; then
     want_apt "X11 libraries the native window (winit) loads" \
         libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1
     want_apt "OpenGL for the native window (Mesa, software rendering works)" libgl1-mesa-dri
+    # eframe's `accesskit` feature (screen readers) builds winit's Wayland backend, which links
+    # libwayland-client found through pkg-config.
+    want_apt "Wayland headers the window's screen-reader support (AccessKit) builds against" libwayland-dev pkg-config
 fi
 if [ "$GROUP" = test ]; then
     want_apt "headless browser for the web end-to-end tests" chromium chromium-driver
     want_apt "virtual X display for the native window tests" xvfb xauth
     want_apt "screenshots (import) and image checks" imagemagick
     want_apt "Vulkan on the CPU (lavapipe) for egui snapshot tests" mesa-vulkan-drivers
-    want_apt "reads text off screenshots in end-to-end tests" tesseract-ocr
+    want_apt "reads text off the browser test's screenshots (a secondary check that never fails it)" tesseract-ocr
+    # The window test reads and drives the native window the way a screen reader does.
+    want_apt "AT-SPI 2: the accessibility bus and registry the window test reads the app through" at-spi2-core
+    want_apt "the AT-SPI 2 client library for Python (system python3 + gi)" gir1.2-atspi-2.0 python3-gi python3
+    want_apt "dbus-run-session and dbus-send: a private session bus for the window test" dbus-daemon dbus-bin
+    want_apt "types real key presses into the native window in the window test" xdotool
     want_apt "emoji glyphs in screenshots" fonts-noto-color-emoji
 fi
 install_apt_packages
 
 if [ "$GROUP" != desktop ]; then
-    check_debian_wasm_route
+    [ "$(wasm_route)" = rustup ] || check_debian_wasm_route
     check_npm_tools
     check_wasm_bindgen
     check_trunk

@@ -67,26 +67,37 @@ step_rust() {
 }
 
 step_clippy_wasm() {
-    # cargo finds subcommands in ~/.cargo/bin before PATH, so `cargo clippy` would be rustup's
-    # clippy even on the Debian route; that one's clippy is called directly.
     local clippy=(cargo clippy)
-    [ "$(wasm_route)" = debian ] && clippy=(/usr/bin/cargo-clippy clippy)
+    if [ "$(wasm_route)" = debian ]; then
+        source "$ROOT/scripts/offline/debian-wasm.sh"
+        clippy=("${DEBIAN_WASM_CLIPPY[@]}")
+    fi
     # Only the app runs in the browser (its tests need native-only crates such as tokio's
-    # multi-threaded runtime); the proxy's server side is native-only.
-    wasm_env "${clippy[@]}" --locked --keep-going --target "$WASM_TARGET" -p ashley --lib --bins -- -D warnings
+    # multi-threaded runtime); the proxy's server side is native-only. The `testing` feature
+    # (the browser tests' handle) is linted too.
+    wasm_env "${clippy[@]}" --locked --keep-going --target "$WASM_TARGET" -p ashley --lib --bins \
+        --features testing -- -D warnings
 }
 
 step_web() {
-    "$ROOT/scripts/build-web.sh"
+    local rc=0
+    # The release bundle (what make run and the image serve) and the browser tests' bundle.
+    "$ROOT/scripts/build-web.sh" release || rc=1
+    "$ROOT/scripts/build-web.sh" e2e || rc=1
+    [ "$rc" = 0 ] || return "$rc"
+    # The test handle is only in the test bundle: the names the test bundle's wasm exports
+    # beyond the release bundle's must appear nowhere in the release bundle.
+    node "$ROOT/scripts/web-bundle.mjs" no-test-handle dist dist-e2e
 }
 
 step_e2e() {
     local script name rc=0 missing=()
-    # The debug builds from the `rust` step and the bundle from the `web` step: nothing is built twice.
-    export ASHLEY_PROXY_BIN=${ASHLEY_PROXY_BIN:-$ROOT/target/debug/ashley-proxy}
-    export ASHLEY_FAKE_UPSTREAM_BIN=${ASHLEY_FAKE_UPSTREAM_BIN:-$ROOT/target/debug/ashley-fake-upstream}
-    export ASHLEY_APP_BIN=${ASHLEY_APP_BIN:-$ROOT/target/debug/ashley}
-    export ASHLEY_WEB_DIR=${ASHLEY_WEB_DIR:-$ROOT/dist}
+    find_cargo_target
+    # The debug builds from the `rust` step and the bundle from the `web` step: nothing is built
+    # twice (browser.sh asks build-web.sh for dist-e2e/, which only checks that it is current).
+    export ASHLEY_PROXY_BIN=${ASHLEY_PROXY_BIN:-$ASHLEY_TARGET_DIR/debug/ashley-proxy}
+    export ASHLEY_FAKE_UPSTREAM_BIN=${ASHLEY_FAKE_UPSTREAM_BIN:-$ASHLEY_TARGET_DIR/debug/ashley-fake-upstream}
+    export ASHLEY_APP_BIN=${ASHLEY_APP_BIN:-$ASHLEY_TARGET_DIR/debug/ashley}
     for name in browser window; do
         script=tests/e2e/$name.sh
         if [ ! -f "$script" ]; then

@@ -8,10 +8,10 @@ set -uo pipefail
 
 e2e_init bench-web
 [ -x "${ASHLEY_CHROMIUM:-/usr/bin/chromium}" ] ||
-    e2e_abort "chromium is missing; fix: scripts/setup.sh (or apt-get install chromium)"
+    e2e_abort "chromium is missing. Fix: make setup (scripts/setup.sh test)"
 e2e_need_node_modules
 e2e_need_proxy
-e2e_need_web_bundle
+e2e_need_web_bundle release
 e2e_say "proxy: $ASHLEY_PROXY_BIN"
 started=$(date +%s)
 export ASHLEY_E2E_SUMMARY=$RUN_DIR/summary.txt

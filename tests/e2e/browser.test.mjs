@@ -1,10 +1,13 @@
 // The served web app in headless Chromium, against the real ashley-proxy and the fake upstream:
 // it renders without console errors, a typed message gets a streamed reply, a persona switch
 // changes the system prompt upstream, a reload restores the conversation, emoji and code in a
-// reply render (the monospace font fetched only then), and the API key never reaches the page. Run through browser.sh, which builds and passes the binaries and bundle.
+// reply render (the monospace font fetched only then), and the API key never reaches the page.
+// The app is read through its wasm test handle (the bundle built with the `testing` feature);
+// screenshots are kept for people, and OCR of them is only a secondary note that never decides a
+// result. Run through browser.sh, which builds and passes the binaries and bundle.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import {
@@ -30,7 +33,7 @@ import {
   waitFor,
 } from './lib/servers.mjs';
 
-// The fake's reply: distinctive words a screenshot's OCR can find, streamed one word per chunk.
+// The fake's reply, streamed one word per chunk (distinctive words, for the secondary OCR note).
 const REPLY_WORD = 'Pineapple';
 const FAKE_REPLY = `${REPLY_WORD} lighthouse here: your message reached the fake upstream safely.`;
 const CHUNK_DELAY_MS = 60;
@@ -96,11 +99,28 @@ after(async () => {
   await stopAll();
 });
 
+/**
+ * The secondary OCR check: reads the screenshot once and notes whether `pattern` was read, with
+ * the text kept next to it. It never fails a test (OCR misses egui's small text on a busy
+ * machine); what the test asserts comes from the test handle.
+ */
+async function ocrNote(shot, pattern) {
+  try {
+    const text = await ocrText(shot);
+    writeFileSync(`${shot}.ocr.txt`, text);
+    const found = pattern.test(text);
+    console.log(`secondary OCR of ${basename(shot)}: ${found ? 'read' : 'did NOT read'} ${pattern} (not a pass/fail check)`);
+  } catch (error) {
+    console.log(`secondary OCR of ${basename(shot)} could not run: ${error.message} (not a pass/fail check)`);
+  }
+}
+
 /** Fails with the handle's absence spelled out, so a missing feature reads as such. */
 async function requireHandle() {
   assert.ok(
     await hasTestHandle(page),
-    'the app exposes no window.wasmBindings.ashley_test_state(): the chat checks need the wasm test handle',
+    'the app exposes no window.wasmBindings.ashley_test_state(): the bundle must be built with the ' +
+      'cargo feature `testing` (scripts/build-web.sh e2e, dist-e2e/)',
   );
 }
 
@@ -168,19 +188,14 @@ test('the app renders in headless Chromium with no console errors or panics', { 
   await waitForWasmStarted(page);
   await statusLoaded;
   await waitFor('the canvas to show more than a flat colour', () => canvasIsPainted(page), { timeoutMs: 20000 });
-  // The status line comes from the proxy; let the frame that shows it be drawn.
+  await requireHandle();
+  const state = await waitFor('the test handle to report the started app', () => readTestState(page), { timeoutMs: 20000 });
+  assert.equal(state.persona, 'ashley', 'the app starts with the Ashley persona');
+  assert.equal(state.sending, false, 'nothing is being sent at start');
+  assert.ok(state.widgets.composer && state.widgets.send, 'the composer and Send are drawn');
   const shot = join(artifacts, '01-first-frame.png');
-  const text = await waitFor(
-    'OCR of the canvas to read "Ashley" and the proxy\'s health',
-    async () => {
-      await screenshotCanvas(page, shot);
-      const read = await ocrText(shot);
-      // "Healthy" / "Degraded" is drawn only from a /api/status answer.
-      return /Ashley/.test(read) && /Healthy|Degraded/.test(read) ? read : null;
-    },
-    { timeoutMs: 20000, intervalMs: 250 },
-  );
-  assert.match(text, /Ashley/);
+  await screenshotCanvas(page, shot);
+  await ocrNote(shot, /Ashley/);
   assert.equal(
     await page.evaluate(() => document.getElementById('loading_text')),
     null,
@@ -204,10 +219,8 @@ test('a message typed into the composer gets a streamed reply on the canvas', { 
   // would depend on timing. The page-level proof above (the reply grew in the app over several
   // polls) is what a person sees; the proxy's own tests pin forwarding without buffering.
   const shot = join(artifacts, '03-reply.png');
-  await waitFor(`OCR of the canvas to read the reply word "${REPLY_WORD}"`, async () => {
-    await screenshotCanvas(page, shot);
-    return (await ocrText(shot)).includes(REPLY_WORD);
-  }, { timeoutMs: 15000, intervalMs: 250 });
+  await screenshotCanvas(page, shot);
+  await ocrNote(shot, new RegExp(REPLY_WORD));
   const chats = await upstreamChatRequests();
   assert.equal(chats.length, 1, 'the upstream got one chat request');
   assert.equal(chats[0].authorization, `Bearer ${FAKE_KEY}`, 'the proxy sent the key upstream, and only there');
@@ -250,11 +263,8 @@ test('reloading the page restores the conversation', { timeout: 60000 }, async (
   );
   assert.deepEqual(conversationOf(restored), beforeReload);
   const shot = join(artifacts, '05-after-reload.png');
-  await waitFor('OCR after the reload to read the restored messages', async () => {
-    await screenshotCanvas(page, shot);
-    const text = await ocrText(shot);
-    return text.includes(REPLY_WORD) && /technical persona/i.test(text);
-  }, { timeoutMs: 15000, intervalMs: 250 });
+  await screenshotCanvas(page, shot);
+  await ocrNote(shot, new RegExp(REPLY_WORD));
 });
 
 test('emoji and code in a reply render, and the code font is fetched only then', { timeout: 60000 }, async () => {

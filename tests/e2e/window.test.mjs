@@ -1,13 +1,16 @@
-// The native `ashley` window under Xvfb, against the real ashley-proxy and the fake upstream:
-// it renders (screenshot not flat, OCR reads "Ashley"), and a message typed into it with xdotool
-// reaches the upstream and the reply shows in the window. Run through window.sh.
+// The native `ashley` window under Xvfb, against the real ashley-proxy and the fake upstream,
+// read and driven through its accessibility tree (AT-SPI 2, what a screen reader uses): the
+// composer, Send, the streamed reply, the persona picker and the proxy's health are found and read
+// by role, name and text; text is typed with real key presses (xdotool). Screenshots are kept for
+// people, nothing is read off them. Run through window.sh (a private D-Bus session around it).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { imageIsNonUniform, ocrFindWord, ocrText } from './lib/ocr.mjs';
+import { enableAccessibility, startBridge, waitForTree } from './lib/atspi.mjs';
+import { imageIsNonUniform } from './lib/images.mjs';
 import {
   FAKE_KEY,
   requireEnv,
@@ -20,10 +23,12 @@ import {
 
 const run = promisify(execFile);
 
-// A distinctive word OCR can find, in a reply streamed one word per chunk.
-const REPLY_WORD = 'Marmalade';
-const FAKE_REPLY = `${REPLY_WORD} telescope: the desktop window reached the fake upstream.`;
-const MESSAGE = 'hello from the window test';
+// Streamed one word per chunk, slowly enough that polls of the tree see the reply grow.
+const FAKE_REPLY = 'Marmalade telescope: the desktop window reached the fake upstream through the proxy.';
+const CHUNK_DELAY_MS = 120;
+const FIRST_MESSAGE = 'hello from the window test';
+const SECOND_MESSAGE = 'now as the technical persona';
+const COMPOSER_HINT = /^Type your message/;
 
 const artifacts = requireEnv('ASHLEY_E2E_ARTIFACTS');
 const runDir = requireEnv('ASHLEY_E2E_RUN_DIR');
@@ -33,6 +38,7 @@ let upstream;
 let proxy;
 let xvfb;
 let app;
+let bridge;
 let display;
 
 /** The X environment the app and the X tools run in. */
@@ -48,8 +54,48 @@ async function screenshot(name) {
   return path;
 }
 
-async function xdotool(...args) {
-  return run('xdotool', args, { env: xEnv() });
+const xdotool = (...args) => run('xdotool', args, { env: xEnv() });
+
+// --- Finding things in the tree the way a screen reader names them ------------------------------
+const composerOf = (nodes) =>
+  nodes.find((node) => node.role === 'entry' && COMPOSER_HINT.test(node.attributes['placeholder-text'] ?? ''));
+const buttonNamed = (nodes, name) =>
+  nodes.find((node) => node.role.includes('button') && node.name.replace(/^\W+/u, '') === name);
+const textOf = (node) => node.text ?? node.name;
+const labelMatching = (nodes, pattern) => nodes.find((node) => node.role === 'label' && pattern.test(node.name));
+/** Whether a persona button reads as the chosen one (AccessKit's toggled or selected state). */
+const isChosen = (node) => ['checked', 'pressed', 'selected'].some((state) => node.states.includes(state));
+
+/** Every chat request the fake upstream received. */
+async function upstreamChats() {
+  const response = await fetch(`${upstream.url}/control/requests`);
+  return (await response.json()).filter((request) => request.path === '/v1/chat/completions');
+}
+
+/**
+ * Presses Send through the accessibility tree, then follows the reply as it streams in: returns
+ * the distinct texts the reply showed on the way and whether the Stop button was offered.
+ */
+async function sendAndFollowReply() {
+  const send = await waitForTree(bridge, 'an enabled Send button', (nodes) => {
+    const button = buttonNamed(nodes, 'Send');
+    return button?.states.includes('enabled') ? button : null;
+  });
+  await bridge.act(send, 'click');
+  const seen = [];
+  let stopOffered = false;
+  await waitForTree(
+    bridge,
+    'the whole reply to show in the window',
+    (nodes) => {
+      if (buttonNamed(nodes, 'Stop')) stopOffered = true;
+      const reply = nodes.map(textOf).find((text) => text && FAKE_REPLY.startsWith(text.trim()) && text.trim().length > 0);
+      if (reply && seen.at(-1) !== reply.trim()) seen.push(reply.trim());
+      return seen.at(-1) === FAKE_REPLY && !buttonNamed(nodes, 'Stop');
+    },
+    { timeoutMs: 30000, intervalMs: 50 },
+  );
+  return { seen, stopOffered };
 }
 
 before(async () => {
@@ -66,91 +112,116 @@ before(async () => {
   upstream = await startFakeUpstream({
     bin: requireEnv('ASHLEY_FAKE_UPSTREAM_BIN'),
     logDir,
-    args: ['--reply', FAKE_REPLY, '--chunk-delay-ms', '20', '--expected-key', FAKE_KEY],
+    args: ['--reply', FAKE_REPLY, '--chunk-delay-ms', String(CHUNK_DELAY_MS), '--expected-key', FAKE_KEY],
   });
   // The window test needs no web bundle: an empty directory keeps the proxy's static route valid.
-  const emptyWebDir = mkdtempSync(join(runDir, 'web-'));
   proxy = await startProxy({
     bin: requireEnv('ASHLEY_PROXY_BIN'),
-    webDir: process.env.ASHLEY_WEB_DIR || emptyWebDir,
+    webDir: mkdtempSync(join(runDir, 'web-')),
     dataDir: join(runDir, 'data'),
     logDir,
     upstreamUrl: upstream.url,
   });
-  // Fresh XDG directories: the window starts with no remembered conversation.
+  // Before the app starts: AccessKit registers only on a bus that says accessibility is on.
+  await enableAccessibility(run);
+  // Fresh XDG directories (window.sh made XDG_RUNTIME_DIR and XDG_CONFIG_HOME private): the
+  // window starts with no remembered conversation.
   const home = join(runDir, 'home');
-  for (const dir of ['data', 'config', 'cache']) mkdirSync(join(home, dir), { recursive: true });
+  for (const dir of ['data', 'cache']) mkdirSync(join(home, dir), { recursive: true });
   app = startProcess('ashley', requireEnv('ASHLEY_APP_BIN'), ['--server', proxy.url], {
     logPath: join(logDir, 'ashley-app.log'),
     env: {
       ...xEnv(),
       LIBGL_ALWAYS_SOFTWARE: '1',
       XDG_DATA_HOME: join(home, 'data'),
-      XDG_CONFIG_HOME: join(home, 'config'),
       XDG_CACHE_HOME: join(home, 'cache'),
       RUST_LOG: 'info',
     },
   });
+  bridge = startBridge(app.child.pid);
 });
 
 after(async () => {
+  await bridge?.close();
   await stopAll();
 });
 
-test('the native window renders under Xvfb and shows the Ashley header', { timeout: 90000 }, async () => {
-  const text = await waitFor(
-    'the window to render and OCR to read "Ashley"',
-    async () => {
+test('the window registers an accessibility tree with the composer, Send, personas and health', { timeout: 60000 }, async () => {
+  const started = Date.now();
+  const nodes = await waitForTree(
+    bridge,
+    'the window to expose the composer, the Send button, three personas and the proxy health',
+    (tree) => {
       if (!app.isRunning()) throw new Error(`the app exited:\n${app.tail()}`);
-      const shot = await screenshot('01-window.png');
-      if (!(await imageIsNonUniform(shot))) return null;
-      const read = await ocrText(shot);
-      return /Ashley/.test(read) ? read : null;
+      const ready =
+        composerOf(tree) &&
+        buttonNamed(tree, 'Send') &&
+        ['Ashley', 'Technical Expert', 'Creative Writer'].every((name) => buttonNamed(tree, name)) &&
+        // Drawn only from the proxy's /api/status answer.
+        labelMatching(tree, /Healthy|Degraded/);
+      return ready ? tree : null;
     },
-    { timeoutMs: 60000, intervalMs: 300 },
+    { timeoutMs: 45000 },
   );
-  assert.match(text, /Ashley/);
-  // The status panel draws "Healthy" / "Degraded" only from the proxy's /api/status answer.
-  await waitFor(
-    'the window to show the health it fetched from the proxy',
-    async () => /Healthy|Degraded/.test(await ocrText(await screenshot('01-window.png'))),
-    { timeoutMs: 20000, intervalMs: 300 },
-  );
+  console.log(`accessibility tree complete ${Date.now() - started} ms after the app started (${nodes.length} nodes)`);
+  assert.match(labelMatching(nodes, /Healthy|Degraded/).name, /Healthy/, 'the proxy reports itself healthy');
+  assert.ok(isChosen(buttonNamed(nodes, 'Ashley')), 'the Ashley persona is the chosen one at start');
+  assert.ok(!isChosen(buttonNamed(nodes, 'Technical Expert')), 'no other persona is chosen');
+  const composer = composerOf(nodes);
+  assert.ok(composer.states.includes('editable'), 'the composer is editable');
+  assert.equal(composer.text, '', 'the composer starts empty');
+  // For people: what the window looked like (not read by the test).
+  assert.ok(await imageIsNonUniform(await screenshot('01-window.png')), 'the screen is not one flat colour');
 });
 
-test('a message typed into the window reaches the upstream and the reply is shown', { timeout: 90000 }, async () => {
-  const { stdout } = await xdotool('search', '--name', 'Ashley');
-  const windowId = stdout.trim().split('\n')[0];
-  assert.ok(windowId, 'xdotool finds the window named "Ashley AI"');
+test('a message typed into the composer reaches the upstream and the streamed reply is read back', { timeout: 60000 }, async () => {
+  const { stdout } = await xdotool('search', '--pid', String(app.child.pid));
+  const windowId = stdout.trim().split('\n').at(-1);
+  assert.ok(windowId, 'xdotool finds the app window');
   // Without a window manager the window takes the keyboard only when given the focus.
   await xdotool('windowfocus', '--sync', windowId);
-  const hint = await waitFor(
-    'OCR to find the composer hint "Type your message…"',
-    async () => {
-      const shot = await screenshot('02-before-typing.png');
-      return ocrFindWord(shot, 'Type');
-    },
-    { timeoutMs: 15000, intervalMs: 300 },
-  );
-  await xdotool('mousemove', '--sync', String(Math.round(hint.x)), String(Math.round(hint.y)));
+  const composer = composerOf(await bridge.tree());
+  const [x, y, width, height] = composer.extents;
+  await xdotool('mousemove', '--sync', String(Math.round(x + width / 2)), String(Math.round(y + height / 2)));
   await xdotool('click', '1');
-  await xdotool('type', '--delay', '30', MESSAGE);
-  await waitFor(
-    'the typed message to show in the composer',
-    async () => (await ocrText(await screenshot('03-typed.png'))).includes('window test'),
-    { timeoutMs: 15000, intervalMs: 300 },
+  await xdotool('type', '--delay', '20', FIRST_MESSAGE);
+  await waitForTree(bridge, `the composer to hold "${FIRST_MESSAGE}"`, (nodes) => composerOf(nodes)?.text === FIRST_MESSAGE);
+  await screenshot('02-typed.png');
+
+  const { seen, stopOffered } = await sendAndFollowReply();
+  await screenshot('03-reply.png');
+  assert.ok(stopOffered, 'a Stop button was offered while the reply streamed');
+  assert.ok(seen.length >= 2, `the reply grew while it streamed (read ${seen.length} texts: ${JSON.stringify(seen)})`);
+  const nodes = await bridge.tree();
+  assert.equal(composerOf(nodes).text, '', 'the composer is emptied after sending');
+  assert.ok(
+    nodes.some((node) => textOf(node) === FIRST_MESSAGE),
+    'the sent message is in the conversation',
   );
-  await xdotool('key', 'Return');
-  await waitFor(
-    `the reply word "${REPLY_WORD}" to show in the window`,
-    async () => (await ocrText(await screenshot('04-reply.png'))).includes(REPLY_WORD),
-    { timeoutMs: 30000, intervalMs: 300 },
-  );
-  const response = await fetch(`${upstream.url}/control/requests`);
-  const chats = (await response.json()).filter((request) => request.path === '/v1/chat/completions');
+  const chats = await upstreamChats();
   assert.equal(chats.length, 1, 'the upstream got one chat request');
-  assert.equal(chats[0].body.messages.at(-1).content, MESSAGE, 'the upstream got the typed message');
+  assert.equal(chats[0].body.messages.at(-1).content, FIRST_MESSAGE, 'the upstream got the typed message');
   assert.equal(chats[0].authorization, `Bearer ${FAKE_KEY}`);
+});
+
+test('choosing a persona in the picker changes the system prompt the upstream receives', { timeout: 60000 }, async () => {
+  const technical = buttonNamed(await bridge.tree(), 'Technical Expert');
+  await bridge.act(technical, 'click');
+  await waitForTree(bridge, 'the Technical Expert persona to read as chosen', (nodes) => {
+    const chosen = ['Ashley', 'Technical Expert', 'Creative Writer'].filter((name) => isChosen(buttonNamed(nodes, name)));
+    return chosen.length === 1 && chosen[0] === 'Technical Expert';
+  });
+  // This time the text goes in through AT-SPI's EditableText, as assistive tools enter it.
+  await bridge.setText(composerOf(await bridge.tree()), SECOND_MESSAGE);
+  await waitForTree(bridge, `the composer to hold "${SECOND_MESSAGE}"`, (nodes) => composerOf(nodes)?.text === SECOND_MESSAGE);
+  await sendAndFollowReply();
+  await screenshot('04-technical-persona.png');
+  const chats = await upstreamChats();
+  assert.equal(chats.length, 2, 'the upstream got a second chat request');
+  const system = (request) => request.body.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
+  assert.ok(system(chats[0]).length > 0 && system(chats[1]).length > 0, 'both requests carry a system prompt');
+  assert.notEqual(system(chats[1]), system(chats[0]), 'the technical persona sends another system prompt');
+  assert.equal(chats[1].body.messages.at(-1).content, SECOND_MESSAGE);
   assert.ok(!app.output.includes(FAKE_KEY), 'the key is not in the app log');
   assert.ok(!proxy.output.includes(FAKE_KEY), 'the key is not in the proxy log');
 });

@@ -5,14 +5,13 @@
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO=$(cd "$E2E_DIR/../.." && pwd)
-TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 
-# The project's tool directory (wasm-bindgen, wasm-opt, trunk) comes first on PATH when the
-# project's set-up scripts exist.
-if [ -f "$REPO/scripts/lib.sh" ]; then
-    # shellcheck source=/dev/null
-    . "$REPO/scripts/lib.sh"
-fi
+# The project's tool directory (wasm-bindgen, wasm-opt, trunk) first on PATH, and where cargo
+# builds (ASHLEY_TARGET_DIR: cargo is asked, so CARGO_TARGET_DIR is honoured).
+# shellcheck source=/dev/null
+. "$REPO/scripts/lib.sh"
+find_cargo_target
+TARGET_DIR=$ASHLEY_TARGET_DIR
 
 # The recognizable fake OpenAI key the proxy gets in these tests; the tests assert it never
 # reaches the page, a log line or the bundle (the bundle built here is built with it in the env).
@@ -80,30 +79,18 @@ e2e_run() {
     wait "$pid"
 }
 
-# Installs a Debian package when its command is missing, and says so loudly.
-e2e_need_apt() {
-    local command=$1 package=$2
-    have "$command" && return 0
-    e2e_loud "'$command' is missing: installing the Debian package '$package' (apt-get install -y $package)"
-    if [ "$(id -u)" = 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$package" >&2 ||
-            { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$package" >&2; }
-    else
-        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$package" >&2
-    fi
-    have "$command" || e2e_abort "could not install $package; fix: apt-get install $package"
+# Stops the run when a command the tests need is missing: set-up installs everything, the tests
+# install nothing (e2e_need_command COMMAND PACKAGE).
+e2e_need_command() {
+    have "$1" || e2e_abort "'$1' is missing (Debian package $2). Fix: make setup (scripts/setup.sh test)"
 }
 
-have() { command -v "$1" >/dev/null 2>&1; }
-
-# playwright-core, exactly as package-lock.json pins it.
+# playwright-core, exactly as package-lock.json pins it (set-up runs npm ci).
 e2e_need_node_modules() {
-    have node || e2e_abort "node is missing; fix: apt-get install nodejs npm"
+    e2e_need_command node nodejs
     local installed=$E2E_DIR/node_modules/.package-lock.json
     if [ ! -f "$installed" ] || [ "$E2E_DIR/package-lock.json" -nt "$installed" ]; then
-        e2e_say "installing the test's npm packages (npm ci in tests/e2e)"
-        (cd "$E2E_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
-            e2e_abort "npm ci failed in tests/e2e"
+        e2e_abort "tests/e2e/node_modules is missing or older than package-lock.json. Fix: make setup (scripts/setup.sh test)"
     fi
 }
 
@@ -127,21 +114,20 @@ e2e_need_servers() {
     export ASHLEY_PROXY_BIN ASHLEY_FAKE_UPSTREAM_BIN
 }
 
-# ASHLEY_WEB_DIR: the trunk bundle, built through the Makefile's `web` target unless given.
+# e2e_need_web_bundle release|e2e: ASHLEY_WEB_DIR, the web bundle, unless the caller gave one:
+# `e2e` is the browser tests' bundle with the app's test handle (dist-e2e/), `release` what
+# `make run` serves (dist/). scripts/build-web.sh builds it, with the fake key in
+# OPENAI_API_KEY (a build that baked it in would be caught); unchanged, that takes seconds.
 e2e_need_web_bundle() {
+    local variant=$1
     if [ -z "${ASHLEY_WEB_DIR:-}" ]; then
         local started
         started=$(date +%s)
-        if [ -f "$REPO/Makefile" ] && grep -q '^web:' "$REPO/Makefile"; then
-            e2e_say "building the web bundle (make web), with the fake key in OPENAI_API_KEY"
-            OPENAI_API_KEY=$ASHLEY_E2E_FAKE_KEY e2e_run make -C "$REPO" web >&2 || e2e_abort "make web failed"
-        else
-            e2e_say "building the web bundle (trunk build --release; the Makefile has no 'web' target)"
-            e2e_run env -C "$REPO" OPENAI_API_KEY="$ASHLEY_E2E_FAKE_KEY" PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
-                TRUNK_OFFLINE=true trunk build --release >&2 || e2e_abort "trunk build --release failed"
-        fi
-        e2e_say "web bundle built in $(($(date +%s) - started)) s"
-        ASHLEY_WEB_DIR=$REPO/dist
+        e2e_say "the $variant web bundle (scripts/build-web.sh $variant), with the fake key in OPENAI_API_KEY"
+        OPENAI_API_KEY=$ASHLEY_E2E_FAKE_KEY e2e_run "$REPO/scripts/build-web.sh" "$variant" >&2 ||
+            e2e_abort "scripts/build-web.sh $variant failed"
+        e2e_say "web bundle ready in $(($(date +%s) - started)) s"
+        ASHLEY_WEB_DIR=$REPO/$([ "$variant" = e2e ] && echo dist-e2e || echo dist)
     fi
     [ -f "$ASHLEY_WEB_DIR/index.html" ] || e2e_abort "ASHLEY_WEB_DIR=$ASHLEY_WEB_DIR has no index.html"
     # Serve a checked private copy: another build may rewrite dist/ while the tests run.
@@ -171,6 +157,8 @@ e2e_need_proxy() {
     export ASHLEY_PROXY_BIN
 }
 
+E2E_WRAPPER=()
+
 # e2e_run_node_tests SECONDS FILE...: the node:test files, bounded in time, with the spec
 # reporter for people; the summary reporter's "N passed, M failed" is printed last.
 e2e_run_node_tests() {
@@ -178,7 +166,9 @@ e2e_run_node_tests() {
     shift
     started=$(date +%s)
     mkdir -p "$RUN_DIR/logs"
-    e2e_run env -C "$E2E_DIR" timeout --kill-after=10 "$budget" node --test --test-concurrency=1 \
+    # E2E_WRAPPER (window.sh: dbus-run-session --) runs inside the time limit, so a timeout ends
+    # it and everything it started (timeout signals its whole process group).
+    e2e_run env -C "$E2E_DIR" timeout --kill-after=10 "$budget" "${E2E_WRAPPER[@]}" node --test --test-concurrency=1 \
         --test-reporter=spec --test-reporter-destination=stdout \
         --test-reporter=./lib/summary-reporter.mjs --test-reporter-destination="$summary" \
         "$@"

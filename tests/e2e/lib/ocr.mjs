@@ -1,5 +1,6 @@
 // Reads text off screenshots with tesseract (scaled up first: egui's 13-14 px text is small for
-// OCR), and finds where a word is drawn.
+// OCR). Only the browser test uses it, as a secondary check that never decides pass or fail (the
+// wasm test handle does).
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -24,28 +25,4 @@ async function scaled(pngPath) {
 export async function ocrText(pngPath) {
   const { stdout } = await run('tesseract', [await scaled(pngPath), 'stdout', '--psm', '11'], TESSERACT);
   return stdout;
-}
-
-/**
- * Where tesseract saw `word` (case-insensitive, as a prefix of a recognized word), as the centre
- * of its box in the original image's pixels, or null.
- */
-export async function ocrFindWord(pngPath, word) {
-  const { stdout } = await run('tesseract', [await scaled(pngPath), 'stdout', '--psm', '11', 'tsv'], TESSERACT);
-  const wanted = word.toLowerCase();
-  for (const line of stdout.split('\n').slice(1)) {
-    const cells = line.split('\t');
-    if (cells.length < 12) continue;
-    const text = cells[11].trim().toLowerCase();
-    if (!text.startsWith(wanted)) continue;
-    const [left, top, width, height] = cells.slice(6, 10).map(Number);
-    return { x: (left + width / 2) / SCALE, y: (top + height / 2) / SCALE, text: cells[11] };
-  }
-  return null;
-}
-
-/** Whether the image is more than one flat colour (imagemagick's standard deviation > 0). */
-export async function imageIsNonUniform(pngPath) {
-  const { stdout } = await run('convert', [pngPath, '-format', '%[fx:standard_deviation]', 'info:']);
-  return Number(stdout.trim()) > 0.001;
 }
