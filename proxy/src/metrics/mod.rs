@@ -1,32 +1,31 @@
 //! The proxy's metrics: Prometheus counters, gauges and histograms for `/metrics`, and the recent state `/api/status` reads.
 
+mod handles;
+mod recent;
+
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     sync::{
         Arc, Mutex, PoisonError,
-        atomic::{AtomicU64, Ordering, Ordering::Relaxed},
+        atomic::{AtomicU64, Ordering::Relaxed},
     },
     time::{Duration, Instant},
 };
 
-use ::metrics::{
-    Counter, Gauge, Histogram, counter, describe_counter, describe_gauge, describe_histogram,
-    gauge, histogram, with_local_recorder,
-};
+use ::metrics::{Counter, Gauge, Histogram, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+pub use handles::{Count, Level};
+use handles::{HTTP_REQUESTS, REPLIES, ReplyCounters, describe};
+use recent::Recent;
 
 /// Seconds; fine at the low end because the proxy's own latency is sub-millisecond.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
 ];
-const RECENT_LATENCIES: usize = 50;
-const HEALTH_WINDOW: usize = 100;
 /// The exporter buffers histogram samples until it aggregates them (at each render). Without a
 /// scraper that buffer would grow with every request, so every this many requests we aggregate.
 const UPKEEP_EVERY: u64 = 1024;
-
-const HTTP_REQUESTS: &str = "ashley_http_requests_total";
-const REPLIES: &str = "ashley_chat_replies_total";
 
 /// How a chat reply ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,54 +43,6 @@ impl Outcome {
             Self::Partial => "partial",
             Self::Error => "error",
             Self::Refused => "refused",
-        }
-    }
-}
-
-/// A counter the upstream, moderator and limiter bump. It keeps `AtomicU64`'s spelling so they
-/// did not change with the exporter; the exporter's own ordering (at least `Release`) applies.
-pub struct Count(Counter);
-
-impl Count {
-    pub fn fetch_add(&self, value: u64, _ordering: Ordering) {
-        self.0.increment(value);
-    }
-}
-
-/// A gauge bumped up and down, spelled like `AtomicU64` for the same reason as [`Count`].
-pub struct Level(Gauge);
-
-impl Level {
-    pub fn fetch_add(&self, value: u64, _ordering: Ordering) {
-        self.0.increment(value as f64);
-    }
-
-    pub fn fetch_sub(&self, value: u64, _ordering: Ordering) {
-        self.0.decrement(value as f64);
-    }
-}
-
-/// One API's reply counters, one per outcome, registered up front so a reply costs one add.
-struct ReplyCounters([Counter; 4]);
-
-impl ReplyCounters {
-    fn register(api: &'static str) -> Self {
-        let by = |outcome: Outcome| counter!(REPLIES, "api" => api, "outcome" => outcome.name());
-        Self([
-            by(Outcome::Complete),
-            by(Outcome::Partial),
-            by(Outcome::Error),
-            by(Outcome::Refused),
-        ])
-    }
-
-    fn get(&self, outcome: Outcome) -> &Counter {
-        let [complete, partial, error, refused] = &self.0;
-        match outcome {
-            Outcome::Complete => complete,
-            Outcome::Partial => partial,
-            Outcome::Error => error,
-            Outcome::Refused => refused,
         }
     }
 }
@@ -129,8 +80,7 @@ pub struct Metrics {
     pub moderation_flagged: Count,
     pub moderation_failures: Count,
     pub rate_limited: Count,
-    recent_latencies: Mutex<VecDeque<u64>>,
-    recent_failures: Mutex<VecDeque<bool>>,
+    recent: Recent,
 }
 
 impl Default for Metrics {
@@ -173,89 +123,13 @@ impl Default for Metrics {
                 moderation_flagged: count("ashley_moderation_flagged_total"),
                 moderation_failures: count("ashley_moderation_failures_total"),
                 rate_limited: count("ashley_rate_limited_total"),
-                recent_latencies: Mutex::new(VecDeque::with_capacity(RECENT_LATENCIES)),
-                recent_failures: Mutex::new(VecDeque::with_capacity(HEALTH_WINDOW)),
+                recent: Recent::default(),
             }
         });
         // The proxy does not start without its store, so a running proxy starts with it up.
         metrics.set_store_up(true);
         metrics
     }
-}
-
-/// The HELP lines; registered once per recorder.
-fn describe() {
-    describe_gauge!("ashley_uptime_seconds", "Seconds since the proxy started.");
-    describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status.");
-    describe_counter!(
-        "ashley_http_errors_total",
-        "Server errors: 5xx responses and chat streams that ended in an error."
-    );
-    describe_histogram!(
-        "ashley_http_request_duration_seconds",
-        "Time to the response head."
-    );
-    describe_histogram!(
-        "ashley_chat_ttft_seconds",
-        "Time from the request to the first token."
-    );
-    describe_histogram!(
-        "ashley_chat_reply_duration_seconds",
-        "Time from the request to the last token."
-    );
-    describe_counter!(REPLIES, "Chat replies by API and outcome.");
-    describe_counter!("ashley_tokens_total", "Tokens reported by the model.");
-    describe_counter!("ashley_upstream_requests_total", "Upstream HTTP attempts.");
-    describe_counter!("ashley_upstream_retries_total", "Upstream retries.");
-    describe_counter!(
-        "ashley_upstream_failures_total",
-        "Upstream calls that failed after retries."
-    );
-    describe_gauge!("ashley_upstream_in_flight", "Upstream calls running now.");
-    describe_gauge!(
-        "ashley_upstream_queued",
-        "Requests waiting for an upstream slot."
-    );
-    describe_counter!(
-        "ashley_moderation_calls_total",
-        "Moderation checks (cache misses that called the moderator)."
-    );
-    describe_counter!(
-        "ashley_moderation_cache_hits_total",
-        "Moderation verdicts served from the cache."
-    );
-    describe_counter!(
-        "ashley_moderation_flagged_total",
-        "Messages refused by moderation."
-    );
-    describe_counter!(
-        "ashley_moderation_failures_total",
-        "Moderation calls that failed."
-    );
-    describe_counter!(
-        "ashley_rate_limited_total",
-        "Requests answered 429 by the per-client limit."
-    );
-    describe_gauge!(
-        "ashley_store_full",
-        "1 while the store refuses writes because its disk budget is used up."
-    );
-    describe_gauge!(
-        "ashley_store_up",
-        "1 while the store answers, 0 when it fails."
-    );
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn push_bounded<T>(ring: &Mutex<VecDeque<T>>, capacity: usize, value: T) {
-    let mut ring = lock(ring);
-    if ring.len() == capacity {
-        ring.pop_front();
-    }
-    ring.push_back(value);
 }
 
 impl Metrics {
@@ -268,7 +142,7 @@ impl Metrics {
         }
         self.http_latency.record(elapsed.as_secs_f64());
         {
-            let mut routes = lock(&self.routes);
+            let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
             let by_status = match routes.get_mut(route) {
                 Some(by_status) => by_status,
                 None => routes.entry(route.to_owned()).or_default(),
@@ -283,7 +157,7 @@ impl Metrics {
                 .increment(1);
         }
         if route.starts_with("/api/sessions") || route.starts_with("/v1/chat") {
-            push_bounded(&self.recent_failures, HEALTH_WINDOW, failed);
+            self.recent.push_outcome(failed);
         }
         if requests.is_multiple_of(UPKEEP_EVERY) {
             self.exposition.run_upkeep();
@@ -293,7 +167,7 @@ impl Metrics {
     /// A chat stream that began with 200 but ended in an error also counts as an error.
     pub fn record_stream_error(&self) {
         self.errors.fetch_add(1, Relaxed);
-        push_bounded(&self.recent_failures, HEALTH_WINDOW, true);
+        self.recent.push_outcome(true);
     }
 
     /// One chat reply ended (app or `/v1`).
@@ -328,7 +202,7 @@ impl Metrics {
             return;
         }
         let millis = u64::try_from(total.as_millis()).unwrap_or(u64::MAX);
-        push_bounded(&self.recent_latencies, RECENT_LATENCIES, millis);
+        self.recent.push_latency(millis);
     }
 
     /// Whether the store refuses writes because its disk budget is used up.
@@ -350,16 +224,12 @@ impl Metrics {
     }
 
     pub fn recent_latencies_ms(&self) -> Vec<u64> {
-        lock(&self.recent_latencies).iter().copied().collect()
+        self.recent.latencies_ms()
     }
 
     /// Share of failures among the recent chat requests (0.0 with none).
     pub fn recent_failure_rate(&self) -> f64 {
-        let recent = lock(&self.recent_failures);
-        if recent.is_empty() {
-            return 0.0;
-        }
-        recent.iter().filter(|failed| **failed).count() as f64 / recent.len() as f64
+        self.recent.failure_rate()
     }
 
     /// The Prometheus text exposition; `in_flight` is the upstream calls now running.
