@@ -25,7 +25,7 @@ import sys
 import gi
 
 gi.require_version("Atspi", "2.0")
-from gi.repository import Atspi  # noqa: E402  (after require_version, as gi wants)
+from gi.repository import Atspi, GLib  # noqa: E402  (after require_version, as gi wants)
 
 # A node deeper or wider than this is not part of egui's small tree: stop rather than hang.
 MAX_DEPTH = 40
@@ -45,21 +45,42 @@ def application(pid):
     return None
 
 
+def optional(read):
+    """`read()`, or None when the node does not answer that interface (any more): AccessKit can
+    drop an interface between the listing of a node's interfaces and the call."""
+    try:
+        return read()
+    except GLib.Error:
+        return None
+
+
+def text_of(node):
+    text_iface = node.get_text_iface()
+    if text_iface is None:
+        return None
+    return Atspi.Text.get_text(text_iface, 0, Atspi.Text.get_character_count(text_iface))
+
+
+def actions_of(node):
+    action_iface = node.get_action_iface()
+    if action_iface is None:
+        return []
+    return [Atspi.Action.get_action_name(action_iface, i) for i in range(Atspi.Action.get_n_actions(action_iface))]
+
+
+def extents_of(node):
+    component = node.get_component_iface()
+    if component is None:
+        return None
+    box = Atspi.Component.get_extents(component, Atspi.CoordType.SCREEN)
+    return [box.x, box.y, box.width, box.height]
+
+
 def describe(node, path):
     """What the test may look at in one node."""
-    text = None
-    text_iface = node.get_text_iface()
-    if text_iface is not None:
-        text = Atspi.Text.get_text(text_iface, 0, Atspi.Text.get_character_count(text_iface))
-    actions = []
-    action_iface = node.get_action_iface()
-    if action_iface is not None:
-        actions = [Atspi.Action.get_action_name(action_iface, i) for i in range(Atspi.Action.get_n_actions(action_iface))]
-    extents = None
-    component = node.get_component_iface()
-    if component is not None:
-        box = Atspi.Component.get_extents(component, Atspi.CoordType.SCREEN)
-        extents = [box.x, box.y, box.width, box.height]
+    text = optional(lambda: text_of(node))
+    actions = optional(lambda: actions_of(node)) or []
+    extents = optional(lambda: extents_of(node))
     states = node.get_state_set()
     return {
         "path": path,
