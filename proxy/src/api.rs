@@ -176,7 +176,7 @@ pub struct ErrorBody {
     /// The offending request field, when there is one.
     pub param: Option<String>,
     /// Stable machine-readable code, e.g. `message_too_long`, `rate_limited`, `upstream_unavailable`.
-    pub code: Option<String>,
+    pub code: Option<ErrorCode>,
     /// Seconds after which a retry may succeed (also sent as `Retry-After`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
@@ -374,7 +374,7 @@ mod tests {
                 message: "slow down".into(),
                 kind: "rate_limit_error".into(),
                 param: None,
-                code: Some("rate_limited".into()),
+                code: Some(ErrorCode::RateLimited),
                 retry_after_secs: Some(10),
             },
         };

@@ -8,8 +8,6 @@ pub mod chat;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
-pub mod demo;
-#[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
 pub mod limits;
@@ -22,6 +20,8 @@ pub mod moderation;
 #[cfg(feature = "server")]
 pub mod personas;
 #[cfg(feature = "server")]
+pub mod provider;
+#[cfg(feature = "server")]
 pub mod routes;
 #[cfg(feature = "server")]
 mod serve;
@@ -31,8 +31,9 @@ pub mod sse;
 pub mod state;
 #[cfg(feature = "server")]
 pub mod store;
+/// The OpenAI-compatible HTTP client under its old name: moderation calls it directly.
 #[cfg(feature = "server")]
-pub mod upstream;
+pub use provider::openai as upstream;
 #[cfg(feature = "server")]
 pub mod web;
 

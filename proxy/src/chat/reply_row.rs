@@ -5,11 +5,8 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt as _;
 use tokio::task::JoinHandle;
 
-use crate::{
-    api::Role,
-    state::AppState,
-    store::{self, NewMessage, StoreError},
-};
+use super::persist;
+use crate::store::{Store, StoreError};
 
 /// At most this often a streaming reply's text is written to the store ...
 const SAVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -31,7 +28,7 @@ impl ReplyRow {
     /// Starts writing `reply` when a save is due and none is running.
     pub(super) fn save_progress(
         &mut self,
-        state: &AppState,
+        store: &Store,
         session_id: &str,
         persona: &str,
         reply: &str,
@@ -47,27 +44,15 @@ impl ReplyRow {
         if !due {
             return;
         }
-        let content = reply.to_owned();
+        let text = reply.to_owned();
         let existing = self.id;
         let (session_id, persona) = (session_id.to_owned(), persona.to_owned());
-        let store = state.store().clone();
+        let store = store.clone();
         let save = tokio::spawn(async move {
-            store
-                .call(move |db| match existing {
-                    Some(id) => store::update_reply_text(db, id, &content).map(|()| id),
-                    None => {
-                        let message = NewMessage {
-                            session_id: &session_id,
-                            role: Role::Assistant,
-                            content: &content,
-                            persona: &persona,
-                            stats: None,
-                            partial: true,
-                        };
-                        store::insert_message(db, &message, store::now_ms())
-                    }
-                })
-                .await
+            match existing {
+                Some(id) => persist::save_progress(&store, id, text).await.map(|()| id),
+                None => persist::start_reply(&store, session_id, persona, text).await,
+            }
         });
         self.saving = Some((save, reply.len()));
         self.saved_at = Some(Instant::now());
