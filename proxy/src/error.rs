@@ -199,6 +199,7 @@ impl From<ChatError> for ApiError {
                 ErrorCode::ModerationUnavailable,
                 message,
             ),
+            ChatError::ContextTooLong { limit } => ProviderError::ContextOverflow { limit }.into(),
             ChatError::Provider(err) => err.into(),
             ChatError::Store(err) => err.into(),
             ChatError::NotSaved => Self::internal("The reply could not be saved; try again."),
@@ -287,12 +288,13 @@ impl From<ProviderError> for ApiError {
 /// than the model's context gets a plain sentence and its own code.
 pub fn app_error(err: ChatError) -> ApiError {
     match err {
-        ChatError::Provider(ProviderError::ContextOverflow { limit }) => {
+        ChatError::ContextTooLong { limit }
+        | ChatError::Provider(ProviderError::ContextOverflow { limit }) => {
             let limit = limit.map_or_else(String::new, |limit| format!(" ({limit} tokens)"));
             ApiError::invalid(
                 ErrorCode::ContextTooLong,
                 format!(
-                    "This conversation is longer than the model can read{limit}. Start a new conversation, or clear this one, and send your message again."
+                    "This conversation is longer than the model can read{limit}, so it was not answered. If your message alone is too long, shorten it; otherwise start a new conversation. What you typed is saved."
                 ),
             )
         }
@@ -309,6 +311,7 @@ mod tests {
             status,
             code: None,
             retry_after,
+            context_limit: None,
         }
     }
 
@@ -330,15 +333,15 @@ mod tests {
     #[test]
     fn a_context_overflow_reads_plainly_in_the_app_and_as_openai_on_v1() {
         let overflow = || ProviderError::ContextOverflow { limit: Some(2048) };
-        let app = app_error(ChatError::Provider(overflow()));
+        let app = app_error(ChatError::from(overflow()));
         assert_eq!(app.code(), Some(ErrorCode::ContextTooLong));
         assert_eq!(app.status, StatusCode::BAD_REQUEST);
         assert!(
-            app.body
-                .message
-                .starts_with("This conversation is longer than the model can read (2048 tokens).")
+            app.body.message.starts_with(
+                "This conversation is longer than the model can read (2048 tokens), so"
+            )
         );
-        let v1 = ApiError::from(ChatError::Provider(overflow()));
+        let v1 = ApiError::from(ChatError::from(overflow()));
         assert_eq!(v1.code(), Some(ErrorCode::ContextLengthExceeded));
     }
 }

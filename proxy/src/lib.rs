@@ -31,9 +31,11 @@ pub mod sse;
 pub mod state;
 #[cfg(feature = "server")]
 pub mod store;
-/// The OpenAI-compatible HTTP client under its old name: moderation calls it directly.
+/// The OpenAI-compatible HTTP client under its old names: moderation calls it directly.
 #[cfg(feature = "server")]
-pub use provider::openai as upstream;
+pub mod upstream {
+    pub use crate::provider::{ProviderError as UpstreamError, Upstream};
+}
 #[cfg(feature = "server")]
 pub mod web;
 

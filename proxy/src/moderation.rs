@@ -1,4 +1,11 @@
-//! Moderation before the model: OpenAI's endpoint with an LRU verdict cache, or a local word list.
+//! Moderation before the model: OpenAI's endpoint or a guard model, with an LRU verdict cache, or a local word list.
+//!
+//! Which one runs is decided once at start-up (see `ModerationMode` in `config`): `auto` uses
+//! OpenAI's `/v1/moderations` only when the provider is api.openai.com (or
+//! `ASHLEY_MODERATION_BASE_URL` names an endpoint), because other providers (llama.cpp, Ollama,
+//! vLLM, the Hugging Face router) have none and every message would be refused; there it falls
+//! back to the local word list. `guard` asks a guard model (Llama Guard) through the
+//! chat-completions API ([`guard`]).
 //!
 //! The local word list (used without a key, or with `ASHLEY_MODERATION=local`) matches whole
 //! words and phrases, case-insensitively, ignoring punctuation:
@@ -21,8 +28,12 @@ use reqwest::Url;
 use crate::{
     config::{FailurePolicy, ModerationMode},
     metrics::Metrics,
-    upstream::Upstream,
+    upstream::{Upstream, UpstreamError},
 };
+
+pub mod guard;
+
+use guard::GuardFailure;
 
 /// OpenAI's moderation model.
 pub const OPENAI_MODEL: &str = "omni-moderation-latest";
@@ -83,7 +94,19 @@ pub enum Decision {
 
 enum Backend {
     OpenAi { base_url: Url },
+    Guard { base_url: Url, model: String },
     Local,
+}
+
+/// Why a check gave no verdict: decides what the person is told.
+enum CheckFailure {
+    /// Worth trying again: the moderator was slow, unreachable or overloaded.
+    Transient,
+    /// The moderator refuses every call (no such endpoint, bad key or model): the operator's job.
+    Misconfigured,
+    /// This message could not be judged: the guard answered something that is not a verdict,
+    /// or the message is too long for the guard model.
+    NoVerdict,
 }
 
 /// The moderator; `Clone` shares the cache.
@@ -108,7 +131,11 @@ impl Moderator {
             ModerationMode::OpenAi { base_url } => Backend::OpenAi {
                 base_url: base_url.clone(),
             },
-            ModerationMode::Local => Backend::Local,
+            ModerationMode::Guard { base_url, model } => Backend::Guard {
+                base_url: base_url.clone(),
+                model: model.clone(),
+            },
+            ModerationMode::Local | ModerationMode::LocalFallback { .. } => Backend::Local,
         };
         Self {
             backend: Arc::new(backend),
@@ -123,10 +150,9 @@ impl Moderator {
 
     /// Checks one message. Verdicts from the endpoint are cached, so repeated text costs no call.
     pub async fn check(&self, text: &str) -> Decision {
-        let base_url = match &*self.backend {
-            Backend::Local => return decide(local_flags(text)),
-            Backend::OpenAi { base_url } => base_url,
-        };
+        if matches!(&*self.backend, Backend::Local) {
+            return decide(local_flags(text));
+        }
         let cached = self
             .cache
             .lock()
@@ -138,7 +164,7 @@ impl Moderator {
             return self.count(decide(flags));
         }
         self.metrics.moderation_calls.fetch_add(1, Relaxed);
-        match self.upstream.moderate(base_url, OPENAI_MODEL, text).await {
+        match self.ask(text).await {
             Ok(flags) => {
                 self.cache
                     .lock()
@@ -146,18 +172,61 @@ impl Moderator {
                     .put(text.to_owned(), flags.clone());
                 self.count(decide(flags))
             }
-            Err(err) => {
+            Err(failure) => {
                 self.metrics.moderation_failures.fetch_add(1, Relaxed);
-                tracing::warn!("moderation call failed: {}", err.log_line());
-                match self.policy {
-                    FailurePolicy::Closed => Decision::Unavailable {
-                        message: "The safety check is unavailable right now, so your message was not sent to the model. Try again in a moment.".to_owned(),
-                    },
-                    FailurePolicy::Open => Decision::AllowUnchecked {
-                        notice: "The safety check was unavailable, so this message was sent to the model without moderation.".to_owned(),
-                    },
-                }
+                self.on_failure(&failure)
             }
+        }
+    }
+
+    /// One call to the configured moderator; the failure is logged here.
+    async fn ask(&self, text: &str) -> Result<Vec<String>, CheckFailure> {
+        match &*self.backend {
+            Backend::Local => Ok(local_flags(text)),
+            Backend::OpenAi { base_url } => self
+                .upstream
+                .moderate(base_url, OPENAI_MODEL, text)
+                .await
+                .map_err(|err| {
+                    tracing::warn!("moderation call failed: {}", err.log_line());
+                    upstream_failure(&err)
+                }),
+            Backend::Guard { base_url, model } => {
+                guard::check(&self.upstream, base_url, model, text)
+                    .await
+                    .map_err(|failure| match failure {
+                        GuardFailure::Upstream(err) => {
+                            tracing::warn!("guard model call failed: {}", err.log_line());
+                            upstream_failure(&err)
+                        }
+                        GuardFailure::Unreadable(why) => {
+                            tracing::warn!("guard model {model} gave no verdict: {why}");
+                            CheckFailure::NoVerdict
+                        }
+                    })
+            }
+        }
+    }
+
+    fn on_failure(&self, failure: &CheckFailure) -> Decision {
+        if self.policy == FailurePolicy::Open {
+            return Decision::AllowUnchecked {
+                notice: "The safety check was unavailable, so this message was sent to the model without moderation.".to_owned(),
+            };
+        }
+        let message = match failure {
+            CheckFailure::Transient => {
+                "The safety check is unavailable right now, so your message was not sent to the model. Try again in a moment."
+            }
+            CheckFailure::Misconfigured => {
+                "The safety check is not set up correctly on this server, so your message was not sent to the model. The operator needs to check ASHLEY_MODERATION."
+            }
+            CheckFailure::NoVerdict => {
+                "The safety check could not judge this message, so it was not sent to the model. Try rephrasing or shortening it."
+            }
+        };
+        Decision::Unavailable {
+            message: message.to_owned(),
         }
     }
 
@@ -166,7 +235,7 @@ impl Moderator {
     pub fn clean_without_call(&self, text: &str) -> bool {
         match &*self.backend {
             Backend::Local => local_flags(text).is_empty(),
-            Backend::OpenAi { .. } => {
+            Backend::OpenAi { .. } | Backend::Guard { .. } => {
                 let clean = self
                     .cache
                     .lock()
@@ -186,6 +255,27 @@ impl Moderator {
             self.metrics.moderation_flagged.fetch_add(1, Relaxed);
         }
         decision
+    }
+}
+
+/// A provider that refuses the call itself (4xx but throttling and timeouts) will refuse every
+/// later one too: telling the person to try again would promise a recovery that never comes.
+/// An overflow of the guard model's context is this message's problem, not the setup's.
+fn upstream_failure(err: &UpstreamError) -> CheckFailure {
+    let UpstreamError::Status {
+        status: 400..=499,
+        code,
+        ..
+    } = err
+    else {
+        return CheckFailure::Transient;
+    };
+    if err.retry_delay(0, std::time::Duration::ZERO).is_some() {
+        return CheckFailure::Transient;
+    }
+    match code.as_deref() {
+        Some("context_length_exceeded" | "exceed_context_size_error") => CheckFailure::NoVerdict,
+        _ => CheckFailure::Misconfigured,
     }
 }
 

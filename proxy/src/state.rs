@@ -79,6 +79,7 @@ impl AppState {
             personas: config.personas.clone(),
             rate_limit_per_minute: config.rate_limit_per_minute,
             history_messages: config.history_messages,
+            context_tokens: config.context_tokens,
             session_ttl: config.session_ttl,
             shutdown: shutdown.clone(),
             tasks: tasks.clone(),

@@ -26,6 +26,9 @@ pub enum ChatError {
     },
     /// Moderation failed and the fail-closed policy keeps the message back (it is stored).
     ModerationUnavailable { message: String },
+    /// The conversation does not fit the model's context, even with only its newest message;
+    /// `limit` in tokens when known.
+    ContextTooLong { limit: Option<u32> },
     /// The model provider failed (or the server is shutting down).
     Provider(ProviderError),
     /// The conversation store failed.
@@ -60,6 +63,7 @@ impl ChatError {
             Self::RateLimited { .. } => Some(ErrorCode::RateLimited),
             Self::Refused { .. } => Some(ErrorCode::ContentFlagged),
             Self::ModerationUnavailable { .. } => Some(ErrorCode::ModerationUnavailable),
+            Self::ContextTooLong { .. } => Some(ErrorCode::ContextTooLong),
             Self::Provider(_) | Self::Store(_) => None,
             Self::NotSaved | Self::NoRandomness => Some(ErrorCode::InternalError),
         }
@@ -67,8 +71,12 @@ impl ChatError {
 }
 
 impl From<ProviderError> for ChatError {
+    /// A context overflow is the conversation's length, not the provider failing.
     fn from(err: ProviderError) -> Self {
-        Self::Provider(err)
+        match err {
+            ProviderError::ContextOverflow { limit } => Self::ContextTooLong { limit },
+            other => Self::Provider(other),
+        }
     }
 }
 

@@ -11,18 +11,20 @@ use std::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    api::{HistoryMessage, Role, StoreStats},
+    api::{HistoryMessage, StoreStats},
     limits::RateLimiter,
     metrics::Metrics,
     moderation::Moderator,
-    personas::{Persona, Personas},
-    provider::{ChatParams, Provider, WireMessage},
+    personas::Personas,
+    provider::Provider,
     store::{Store, StoreError},
 };
 
 mod authorize;
+mod context;
 mod error;
 mod event;
+pub mod fit;
 mod persist;
 mod reply;
 mod reply_row;
@@ -32,6 +34,7 @@ mod turn;
 pub mod validate;
 
 pub use authorize::{Action, AllowAll, Authorize, Caller};
+pub use context::context;
 pub use error::ChatError;
 pub use event::{Completed, Done, TurnEvent};
 pub use reply::Reply;
@@ -64,6 +67,8 @@ pub struct ChatParts {
     pub rate_limit_per_minute: u32,
     /// Stored messages sent as context besides the new one.
     pub history_messages: usize,
+    /// The model's context in tokens; 0: unknown (only the provider's overflow error trims).
+    pub context_tokens: usize,
     pub session_ttl: Duration,
     /// Replies still running when it fires store what they have and end.
     pub shutdown: CancellationToken,
@@ -161,31 +166,6 @@ fn new_session_id() -> Result<String, ChatError> {
         ChatError::NoRandomness
     })?;
     Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
-}
-
-/// The persona's system prompt followed by `history` (oldest first).
-pub fn context(persona: &Persona, history: &[HistoryMessage]) -> ChatParams {
-    let mut messages = Vec::with_capacity(history.len() + 1);
-    messages.push(WireMessage {
-        role: "system",
-        content: persona.system_prompt.clone(),
-    });
-    // A reply cut before any text arrived (crash, Stop) says nothing; partial text is kept as said.
-    let spoken = history
-        .iter()
-        .filter(|message| !(message.role == Role::Assistant && message.content.is_empty()));
-    messages.extend(spoken.map(|message| WireMessage {
-        role: match message.role {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        },
-        content: message.content.clone(),
-    }));
-    ChatParams {
-        messages,
-        temperature: persona.temperature,
-        max_tokens: persona.max_tokens,
-    }
 }
 
 /// Milliseconds, saturating.

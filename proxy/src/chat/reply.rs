@@ -13,7 +13,7 @@ use futures_util::StreamExt as _;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::{
-    Chat, ChatError, Source,
+    Chat, ChatError, Source, context,
     event::{Completed, Done, TurnEvent},
     millis,
     persist::{self, FinishedReply},
@@ -54,7 +54,8 @@ pub(super) struct ReplyPlan {
     pub(super) persona: Persona,
     pub(super) params: ChatParams,
     pub(super) user_chars: u64,
-    pub(super) notice: Option<String>,
+    /// Told before the reply's text, in order.
+    pub(super) notices: Vec<String>,
     pub(super) started: Instant,
 }
 
@@ -121,18 +122,41 @@ impl Reply {
                     in_stream: false,
                 };
                 self.finish(ending).await;
-                Err(ChatError::Provider(error))
+                Err(ChatError::from(error))
             }
         }
     }
 
     async fn start_stream(&mut self) -> Result<ReplyStream, ProviderError> {
-        let provider = &*self.chat.inner.provider;
         // The context (up to 20 messages of up to 5,000 characters) is only needed to open the
         // stream; taken out of the plan it is freed then instead of living as long as the reply.
-        let params = std::mem::take(&mut self.plan.params);
+        let mut params = std::mem::take(&mut self.plan.params);
+        let limit = match self.ask(&params).await {
+            Err(ProviderError::ContextOverflow { limit }) if self.plan.session.is_some() => limit,
+            opened => return opened,
+        };
+        // Once, with the oldest stored messages left out: below the limit the provider stated,
+        // or in half the room the messages took.
+        let budget = match limit {
+            Some(limit) => context::budget(
+                usize::try_from(limit).unwrap_or(usize::MAX),
+                params.max_tokens,
+            ),
+            None => context::halved(&params),
+        };
+        match context::fit_to(&mut params, budget) {
+            Some(left_out) if left_out > 0 => {
+                self.plan.notices.push(context::LEFT_OUT_NOTICE.to_owned());
+                self.ask(&params).await
+            }
+            _ => Err(ProviderError::ContextOverflow { limit }),
+        }
+    }
+
+    async fn ask(&mut self, params: &ChatParams) -> Result<ReplyStream, ProviderError> {
+        let provider = &*self.chat.inner.provider;
         tokio::select! {
-            opened = provider.stream(&self.plan.persona, &params) => opened,
+            opened = provider.stream(&self.plan.persona, params) => opened,
             () = &mut self.shutting_down => Err(ProviderError::ShuttingDown),
         }
     }
@@ -157,13 +181,20 @@ impl Reply {
                     });
                 }
                 Stage::Notice => {
-                    self.stage = Stage::Opening;
-                    if let Some(notice) = self.plan.notice.take() {
-                        return Some(TurnEvent::Notice(notice));
+                    if self.plan.notices.is_empty() {
+                        self.stage = Stage::Opening;
+                    } else {
+                        return Some(TurnEvent::Notice(self.plan.notices.remove(0)));
                     }
                 }
                 Stage::Opening => match self.start_stream().await {
-                    Ok(stream) => self.stage = Stage::Streaming(stream),
+                    // Opening may have left older messages out: that notice comes first.
+                    Ok(stream) => {
+                        self.stage = Stage::Streaming(stream);
+                        if !self.plan.notices.is_empty() {
+                            return Some(TurnEvent::Notice(self.plan.notices.remove(0)));
+                        }
+                    }
                     Err(error) => {
                         let ending = Ending::Failed {
                             error,
@@ -254,7 +285,7 @@ impl Reply {
                     in_stream: false,
                 };
                 self.conclude(&ending);
-                Err(ChatError::Provider(error))
+                Err(ChatError::from(error))
             }
         }
     }
@@ -292,7 +323,7 @@ impl Reply {
                     finish_reason: finish.finish_reason.unwrap_or_else(|| "stop".to_owned()),
                 }))
             }
-            Ending::Failed { error, .. } => Some(TurnEvent::Failed(ChatError::Provider(error))),
+            Ending::Failed { error, .. } => Some(TurnEvent::Failed(ChatError::from(error))),
             Ending::ClientGone => None,
         }
     }

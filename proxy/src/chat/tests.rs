@@ -17,6 +17,7 @@ use super::*;
 use crate::{
     api::{ErrorCode, Mode, Role},
     config::{Config, FailurePolicy, ModerationMode},
+    personas::Persona,
     provider::{
         ChatParams, Completion, Demo, Finish, Piece, ProviderError, ReplyStream, Upstream, Usage,
     },
@@ -69,6 +70,48 @@ impl Provider for Scripted {
     }
 }
 
+/// A provider with a small context: more than `max_messages` messages overflow it.
+struct Tight {
+    max_messages: usize,
+    calls: AtomicUsize,
+}
+
+impl Provider for Tight {
+    fn mode(&self) -> Mode {
+        Mode::Live
+    }
+
+    fn model(&self) -> &str {
+        "tight"
+    }
+
+    fn stream<'a>(
+        &'a self,
+        _persona: &'a Persona,
+        params: &'a ChatParams,
+    ) -> BoxFuture<'a, Result<ReplyStream, ProviderError>> {
+        self.calls.fetch_add(1, SeqCst);
+        let opened = if params.messages.len() > self.max_messages {
+            Err(ProviderError::ContextOverflow { limit: None })
+        } else {
+            let pieces = [
+                Ok(Piece::Text("a long enough answer to count".to_owned())),
+                Ok(Piece::End(Finish::default())),
+            ];
+            Ok(futures_util::stream::iter(pieces).boxed())
+        };
+        Box::pin(async move { opened })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        _persona: &'a Persona,
+        _params: &'a ChatParams,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        Box::pin(async { Err(ProviderError::Timeout) })
+    }
+}
+
 struct Fixture {
     chat: Chat,
     metrics: Arc<Metrics>,
@@ -98,6 +141,7 @@ fn fixture(provider: Arc<dyn Provider>) -> Fixture {
         personas: config.personas.clone(),
         rate_limit_per_minute: 0,
         history_messages: 20,
+        context_tokens: 0,
         session_ttl: Duration::from_secs(3600),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
@@ -380,8 +424,65 @@ async fn a_provider_that_fails_to_open_is_answered_as_the_turns_error() {
     let opened = reply.open().await.err().unwrap();
     assert!(matches!(
         opened,
-        ChatError::Provider(ProviderError::ContextOverflow { limit: Some(2048) })
+        ChatError::ContextTooLong { limit: Some(2048) }
     ));
     assert!(reply.next().await.is_none(), "the reply is over");
     assert_eq!(counted(&fixture.metrics, "v1", "error"), 1);
+}
+
+#[tokio::test]
+async fn an_overflowing_conversation_is_retried_once_without_its_oldest_messages() {
+    let provider = Arc::new(Tight {
+        max_messages: 3,
+        calls: AtomicUsize::new(0),
+    });
+    let fixture = fixture(provider.clone());
+    let session = fixture.chat.create_session(&caller()).await.unwrap();
+    let first = fixture
+        .chat
+        .turn(caller(), send(&session, "the first question"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        all_events(first).await.last(),
+        Some(TurnEvent::Done(_))
+    ));
+    let second = fixture
+        .chat
+        .turn(caller(), send(&session, "and a second one"))
+        .await
+        .unwrap();
+    let events = all_events(second).await;
+    assert!(
+        events.iter().any(
+            |event| matches!(event, TurnEvent::Notice(text) if text == context::LEFT_OUT_NOTICE)
+        ),
+        "{events:?}"
+    );
+    assert!(
+        matches!(events.last(), Some(TurnEvent::Done(_))),
+        "{events:?}"
+    );
+    assert_eq!(provider.calls.load(SeqCst), 3, "one call, then one retry");
+    // Even the newest message alone does not fit: the person is told, once.
+    let tiny = Arc::new(Tight {
+        max_messages: 1,
+        calls: AtomicUsize::new(0),
+    });
+    let fixture = self::fixture(tiny.clone());
+    let session = fixture.chat.create_session(&caller()).await.unwrap();
+    let reply = fixture
+        .chat
+        .turn(caller(), send(&session, "hello"))
+        .await
+        .unwrap();
+    let events = all_events(reply).await;
+    assert!(
+        matches!(
+            events.last(),
+            Some(TurnEvent::Failed(ChatError::ContextTooLong { .. }))
+        ),
+        "{events:?}"
+    );
+    assert_eq!(tiny.calls.load(SeqCst), 1, "nothing to leave out: no retry");
 }

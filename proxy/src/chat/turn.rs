@@ -3,7 +3,9 @@
 use std::time::Instant;
 
 use super::{
-    Action, Caller, Chat, ChatError, Source, context, persist,
+    Action, Caller, Chat, ChatError, Source,
+    context::{self, context},
+    persist,
     reply::{Reply, ReplyPlan, SessionReply},
     validate,
 };
@@ -152,7 +154,8 @@ impl Chat {
         let Some((user_message_id, recent)) = begun else {
             return Err(ChatError::unknown_session());
         };
-        let params = context(&persona, &recent);
+        let mut params = context(&persona, &recent);
+        let left_out = self.fit(&mut params)?;
         Ok(Reply::new(
             self.clone(),
             ReplyPlan {
@@ -164,7 +167,7 @@ impl Chat {
                 persona,
                 params,
                 user_chars,
-                notice,
+                notices: notice.into_iter().chain(left_out).collect(),
                 started,
             },
         ))
@@ -195,7 +198,8 @@ impl Chat {
                 param: None,
             });
         };
-        let params = context(&persona, &found.context);
+        let mut params = context(&persona, &found.context);
+        let left_out = self.fit(&mut params)?;
         Ok(Reply::new(
             self.clone(),
             ReplyPlan {
@@ -204,7 +208,7 @@ impl Chat {
                 persona,
                 params,
                 user_chars: chars(&last_user.content),
-                notice: None,
+                notices: left_out.into_iter().collect(),
                 started,
             },
         ))
@@ -271,10 +275,28 @@ impl Chat {
                 persona,
                 params,
                 user_chars,
-                notice: None,
+                notices: Vec::new(),
                 started,
             },
         ))
+    }
+
+    /// With the model's context size configured, leaves out the oldest stored messages that
+    /// do not fit; the notice to give when some were. Without it, nothing is trimmed here (the
+    /// reply trims once if the provider reports an overflow).
+    fn fit(&self, params: &mut ChatParams) -> Result<Option<String>, ChatError> {
+        let context_tokens = self.inner.context_tokens;
+        if context_tokens == 0 {
+            return Ok(None);
+        }
+        let budget = context::budget(context_tokens, params.max_tokens);
+        match context::fit_to(params, budget) {
+            Some(0) => Ok(None),
+            Some(_) => Ok(Some(context::LEFT_OUT_NOTICE.to_owned())),
+            None => Err(ChatError::ContextTooLong {
+                limit: u32::try_from(context_tokens).ok(),
+            }),
+        }
     }
 
     /// A refused message ends its turn: counted once, here.

@@ -55,13 +55,24 @@ pub struct Cli {
     /// Stored messages sent upstream as context before the new message.
     #[arg(long, env = "ASHLEY_HISTORY_MESSAGES", default_value_t = 20)]
     pub history_messages: usize,
-    /// Moderation: `auto` (OpenAI's endpoint with a key, the local word list without), `openai` or `local`.
+    /// The model's context size in tokens. When set, only the system prompt and the newest
+    /// messages that fit (by an estimate) are sent; 0 means unknown: everything up to
+    /// ASHLEY_HISTORY_MESSAGES is sent and only the provider's overflow error trims it.
+    #[arg(long, env = "ASHLEY_CONTEXT_TOKENS", default_value_t = 0)]
+    pub context_tokens: usize,
+    /// Moderation: `auto` (OpenAI's endpoint when the provider is api.openai.com or
+    /// ASHLEY_MODERATION_BASE_URL is set, else the local word list), `openai`, `guard` (a guard
+    /// model, ASHLEY_GUARD_MODEL) or `local`.
     #[arg(long, env = "ASHLEY_MODERATION", value_enum, default_value_t = ModerationChoice::Auto)]
     pub moderation: ModerationChoice,
+    /// The guard model `ASHLEY_MODERATION=guard` asks through the chat-completions API, e.g.
+    /// meta-llama/Llama-Guard-3-8B on the Hugging Face router. It must answer in Llama Guard's format.
+    #[arg(long, env = "ASHLEY_GUARD_MODEL")]
+    pub guard_model: Option<String>,
     /// What to do when the moderation call fails: `closed` refuses to send, `open` sends unchecked and says so.
     #[arg(long, env = "ASHLEY_MODERATION_FAILURE", value_enum, default_value_t = FailurePolicy::Closed)]
     pub moderation_failure: FailurePolicy,
-    /// Base URL of the moderation endpoint [default: OPENAI_BASE_URL].
+    /// Base URL of the moderation endpoint or the guard model [default: OPENAI_BASE_URL].
     #[arg(long, env = "ASHLEY_MODERATION_BASE_URL")]
     pub moderation_base_url: Option<String>,
     /// Moderation verdicts kept in the LRU cache.
@@ -113,6 +124,7 @@ pub struct Cli {
 pub enum ModerationChoice {
     Auto,
     Openai,
+    Guard,
     Local,
 }
 

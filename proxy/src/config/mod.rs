@@ -37,8 +37,15 @@ impl fmt::Debug for Secret {
 /// Which moderator runs, resolved from [`ModerationChoice`] and the key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModerationMode {
+    /// OpenAI's `/moderations` endpoint at this base URL.
     OpenAi { base_url: Url },
+    /// A guard model (Llama Guard) asked through `{base_url}chat/completions`.
+    Guard { base_url: Url, model: String },
+    /// The local word list: chosen, or there is no key.
     Local,
+    /// The local word list because `auto` found no moderation endpoint: the provider at `host`
+    /// is not api.openai.com.
+    LocalFallback { host: String },
 }
 
 /// The checked settings the server runs with.
@@ -57,6 +64,8 @@ pub struct Config {
     pub trusted_proxies: usize,
     pub session_ttl: Duration,
     pub history_messages: usize,
+    /// The model's context size in tokens; 0 means unknown (see [`crate::chat::fit`]).
+    pub context_tokens: usize,
     pub moderation: ModerationMode,
     pub moderation_failure: FailurePolicy,
     pub moderation_cache: usize,
@@ -86,6 +95,7 @@ impl Default for Config {
             trusted_proxies: 0,
             session_ttl: Duration::from_secs(24 * 3600),
             history_messages: 20,
+            context_tokens: 0,
             moderation: ModerationMode::Local,
             moderation_failure: FailurePolicy::Closed,
             moderation_cache: 4096,
@@ -134,7 +144,7 @@ pub fn display_url(url: &Url) -> String {
 
 impl Config {
     /// Live mode with this key against this OpenAI-compatible base URL, moderation through
-    /// the same upstream. For tests and embedding.
+    /// the same upstream's `/moderations` (as `ASHLEY_MODERATION=openai`). For tests and embedding.
     pub fn live(api_key: &str, base: &str) -> Result<Self, ConfigError> {
         let base = base_url(base).map_err(|err| invalid("OPENAI_BASE_URL", err))?;
         Ok(Self {
@@ -157,7 +167,11 @@ impl Config {
             ModerationMode::OpenAi { .. } => {
                 format!("openai ({}), {policy}", crate::moderation::OPENAI_MODEL)
             }
+            ModerationMode::Guard { model, .. } => format!("guard model {model}, {policy}"),
             ModerationMode::Local => "local word list".to_owned(),
+            ModerationMode::LocalFallback { host } => format!(
+                "local word list (auto: {host} is not api.openai.com; set ASHLEY_MODERATION=guard for a guard model)"
+            ),
         }
     }
 }

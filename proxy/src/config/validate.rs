@@ -43,6 +43,71 @@ fn is_hugging_face(url: &Url) -> bool {
     })
 }
 
+/// Smaller than any chat model's context: a typo (a missing zero), not a model.
+const MIN_CONTEXT_TOKENS: usize = 256;
+
+/// OpenAI's own API: the only provider known to serve `/v1/moderations`. Decided from the host
+/// rather than by probing at start-up: a probe that fails for a moment (network, a restart)
+/// would silently swap the safety check, and the answer would depend on when the proxy started.
+fn is_openai(url: &Url) -> bool {
+    url.host_str() == Some("api.openai.com")
+}
+
+/// Which moderator runs; the error names the setting to fix.
+fn moderation_mode(
+    choice: ModerationChoice,
+    moderation_base_url: Option<&str>,
+    guard_model: Option<String>,
+    base: &Url,
+    has_key: bool,
+) -> Result<ModerationMode, ConfigError> {
+    let moderation_url = moderation_base_url
+        .map(|text| base_url(text).map_err(|err| invalid("ASHLEY_MODERATION_BASE_URL", err)))
+        .transpose()?;
+    if guard_model.is_some() && choice != ModerationChoice::Guard {
+        return Err(invalid(
+            "ASHLEY_GUARD_MODEL",
+            "is set but ASHLEY_MODERATION is not `guard`; set ASHLEY_MODERATION=guard to use the guard model, or unset ASHLEY_GUARD_MODEL",
+        ));
+    }
+    let endpoint = || moderation_url.clone().unwrap_or_else(|| base.clone());
+    Ok(match (choice, has_key) {
+        (ModerationChoice::Local, _) | (ModerationChoice::Auto, false) => ModerationMode::Local,
+        (ModerationChoice::Openai | ModerationChoice::Guard, false) => {
+            return Err(invalid(
+                "ASHLEY_MODERATION",
+                "`openai` and `guard` need OPENAI_API_KEY (without a key the proxy runs its demo); use `local` or `auto`",
+            ));
+        }
+        (ModerationChoice::Openai, true) => ModerationMode::OpenAi {
+            base_url: endpoint(),
+        },
+        (ModerationChoice::Guard, true) => {
+            let Some(model) = guard_model else {
+                return Err(invalid(
+                    "ASHLEY_GUARD_MODEL",
+                    "ASHLEY_MODERATION=guard needs the guard model's name, e.g. meta-llama/Llama-Guard-3-8B",
+                ));
+            };
+            ModerationMode::Guard {
+                base_url: endpoint(),
+                model,
+            }
+        }
+        (ModerationChoice::Auto, true) => match &moderation_url {
+            Some(url) => ModerationMode::OpenAi {
+                base_url: url.clone(),
+            },
+            None if is_openai(base) => ModerationMode::OpenAi {
+                base_url: base.clone(),
+            },
+            None => ModerationMode::LocalFallback {
+                host: base.host_str().unwrap_or("the provider").to_owned(),
+            },
+        },
+    })
+}
+
 fn non_empty(value: Option<String>) -> Option<String> {
     value
         .map(|value| value.trim().to_owned())
@@ -104,24 +169,19 @@ impl Config {
             }
             None => Personas::builtin(),
         };
-        let moderation = match (cli.moderation, &api_key) {
-            (ModerationChoice::Local, _) | (ModerationChoice::Auto, None) => ModerationMode::Local,
-            (ModerationChoice::Openai, None) => {
-                return Err(invalid(
-                    "ASHLEY_MODERATION",
-                    "`openai` needs OPENAI_API_KEY; use `local` or `auto`",
-                ));
-            }
-            (ModerationChoice::Openai | ModerationChoice::Auto, Some(_)) => {
-                let url = match &cli.moderation_base_url {
-                    Some(text) => {
-                        base_url(text).map_err(|err| invalid("ASHLEY_MODERATION_BASE_URL", err))?
-                    }
-                    None => base.clone(),
-                };
-                ModerationMode::OpenAi { base_url: url }
-            }
-        };
+        let moderation = moderation_mode(
+            cli.moderation,
+            cli.moderation_base_url.as_deref(),
+            non_empty(cli.guard_model.clone()),
+            &base,
+            api_key.is_some(),
+        )?;
+        if cli.context_tokens != 0 && cli.context_tokens < MIN_CONTEXT_TOKENS {
+            return Err(invalid(
+                "ASHLEY_CONTEXT_TOKENS",
+                format!("must be 0 (unknown) or at least {MIN_CONTEXT_TOKENS}"),
+            ));
+        }
         if cli.upstream_retries > 2 {
             return Err(invalid("ASHLEY_UPSTREAM_RETRIES", "must be 0, 1 or 2"));
         }
@@ -170,6 +230,7 @@ impl Config {
             trusted_proxies: cli.trusted_proxies,
             session_ttl: Duration::from_secs(cli.session_ttl_hours.saturating_mul(3600)),
             history_messages: cli.history_messages,
+            context_tokens: cli.context_tokens,
             moderation,
             moderation_failure: cli.moderation_failure,
             moderation_cache: cli.moderation_cache,
@@ -230,6 +291,80 @@ mod tests {
         let err = Config::from_cli(cli(&["--moderation", "openai"])).unwrap_err();
         assert_eq!(err.setting, "ASHLEY_MODERATION");
         assert!(err.to_string().contains("ASHLEY_MODERATION"));
+        let err = Config::from_cli(cli(&["--context-tokens", "100"])).unwrap_err();
+        assert_eq!(err.setting, "ASHLEY_CONTEXT_TOKENS");
+    }
+
+    fn with_key(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut all = vec!["--openai-api-key", "sk-x"];
+        all.extend_from_slice(args);
+        Config::from_cli(cli(&all))
+    }
+
+    #[test]
+    fn auto_moderation_uses_openai_only_where_it_exists() {
+        let openai = with_key(&[]).unwrap();
+        assert!(matches!(openai.moderation, ModerationMode::OpenAi { .. }));
+        let llama = with_key(&["--openai-base-url", "http://127.0.0.1:8080/v1"]).unwrap();
+        assert_eq!(
+            llama.moderation,
+            ModerationMode::LocalFallback {
+                host: "127.0.0.1".to_owned()
+            }
+        );
+        assert!(
+            llama
+                .moderation_description()
+                .starts_with("local word list (auto: 127.0.0.1 is not api.openai.com")
+        );
+        let named = with_key(&[
+            "--openai-base-url",
+            "http://127.0.0.1:8080/v1",
+            "--moderation-base-url",
+            "http://127.0.0.1:9090/v1",
+        ])
+        .unwrap();
+        assert!(
+            matches!(&named.moderation, ModerationMode::OpenAi { base_url } if base_url.port() == Some(9090))
+        );
+        assert_eq!(
+            with_key(&[
+                "--openai-base-url",
+                "http://127.0.0.1:8080/v1",
+                "--context-tokens",
+                "2048"
+            ])
+            .unwrap()
+            .context_tokens,
+            2048
+        );
+    }
+
+    #[test]
+    fn guard_moderation_needs_its_model_and_names_it() {
+        let err = with_key(&["--moderation", "guard"]).unwrap_err();
+        assert_eq!(err.setting, "ASHLEY_GUARD_MODEL");
+        let err = with_key(&["--guard-model", "meta-llama/Llama-Guard-3-8B"]).unwrap_err();
+        assert_eq!(err.setting, "ASHLEY_GUARD_MODEL");
+        let err =
+            Config::from_cli(cli(&["--moderation", "guard", "--guard-model", "g"])).unwrap_err();
+        assert_eq!(err.setting, "ASHLEY_MODERATION");
+        let guard = with_key(&[
+            "--openai-base-url",
+            "https://router.huggingface.co/v1",
+            "--moderation",
+            "guard",
+            "--guard-model",
+            " meta-llama/Llama-Guard-3-8B ",
+        ])
+        .unwrap();
+        assert_eq!(
+            guard.moderation_description(),
+            "guard model meta-llama/Llama-Guard-3-8B, fail-closed"
+        );
+        assert!(
+            matches!(&guard.moderation, ModerationMode::Guard { base_url, .. } if base_url.host_str() == Some("router.huggingface.co"))
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub enum ProviderError {
         /// The provider's machine code (e.g. `context_length_exceeded`), for logs and mapping.
         code: Option<String>,
         retry_after: Option<Duration>,
+        /// The model's context in tokens, when the provider states it in its error.
+        context_limit: Option<u32>,
     },
     /// The prompt is longer than the model's context; `limit` in tokens when the provider says.
     ContextOverflow {
@@ -130,10 +132,12 @@ impl ProviderError {
                 status,
                 code,
                 retry_after,
+                context_limit,
             } => Self::Status {
                 status,
                 code: scrub_code(code),
                 retry_after,
+                context_limit,
             },
             Self::InStream(code) => Self::InStream(scrub_code(code)),
             Self::Connect(text) => Self::Connect(scrub_text(&text, secrets)),
@@ -155,17 +159,32 @@ impl ProviderError {
             .ok()
             .and_then(|mut value| value.get_mut("error").map(serde_json::Value::take));
         let code = error.as_ref().and_then(error_code);
-        if let Some(error) = &error
-            && is_context_overflow(status, code.as_deref())
-        {
-            return Self::ContextOverflow {
-                limit: context_limit(error),
-            };
-        }
         Self::Status {
             status,
+            context_limit: error.as_ref().and_then(context_limit),
             code,
             retry_after,
+        }
+    }
+
+    /// How a failed chat call reads to the core: a context overflow and an unknown model get
+    /// their own variants. (Moderation sees the raw status: a guard model's overflow is the
+    /// message's problem, not the conversation's.)
+    #[must_use]
+    pub fn for_chat(self, model: &str) -> Self {
+        match self {
+            Self::Status {
+                status,
+                code,
+                context_limit,
+                ..
+            } if is_context_overflow(status, code.as_deref()) => Self::ContextOverflow {
+                limit: context_limit,
+            },
+            Self::Status { status: 404, .. } => Self::ModelNotFound {
+                model: model.to_owned(),
+            },
+            other => other,
         }
     }
 
@@ -237,6 +256,7 @@ mod tests {
             status,
             code: None,
             retry_after,
+            context_limit: None,
         }
     }
 
@@ -274,5 +294,21 @@ mod tests {
         assert_eq!(context_limit(&openai), Some(8192));
         let other = serde_json::json!({"code": "invalid_api_key", "type": "invalid_request_error"});
         assert!(!is_context_overflow(401, error_code(&other).as_deref()));
+        let refused = ProviderError::Status {
+            status: 400,
+            code: error_code(&llama),
+            retry_after: None,
+            context_limit: context_limit(&llama),
+        };
+        assert_eq!(
+            refused.for_chat("m"),
+            ProviderError::ContextOverflow { limit: Some(2048) }
+        );
+        assert_eq!(
+            status(404, None).for_chat("gpt-x"),
+            ProviderError::ModelNotFound {
+                model: "gpt-x".to_owned()
+            }
+        );
     }
 }

@@ -126,12 +126,6 @@ impl Upstream {
                 Ok(Err(err)) => ProviderError::Transport(describe(&err)),
             }
             .redact(&self.secrets);
-            let failure = match failure {
-                ProviderError::Status { status: 404, .. } => ProviderError::ModelNotFound {
-                    model: self.model.clone(),
-                },
-                other => other,
-            };
             let wait = match failure.retry_delay(attempt, self.retry_base) {
                 Some(wait) if attempt < self.retries && wait <= LONGEST_HONOURED_WAIT => wait,
                 _ => {
@@ -191,8 +185,8 @@ impl Upstream {
     }
 
     /// POSTs a JSON body (with retries, see `send`) and parses the whole JSON answer;
-    /// `what` names the body in protocol errors.
-    async fn post_json<T: serde::de::DeserializeOwned>(
+    /// `what` names the body in protocol errors. Crate-wide for the guard model's check.
+    pub(crate) async fn post_json<T: serde::de::DeserializeOwned>(
         &self,
         url: Url,
         body: Vec<u8>,
@@ -309,7 +303,12 @@ impl Provider for Upstream {
         _persona: &'a Persona,
         params: &'a ChatParams,
     ) -> BoxFuture<'a, Result<ReplyStream, ProviderError>> {
-        Box::pin(async move { Ok(self.stream_chat(params).await?.into_stream()) })
+        Box::pin(async move {
+            match self.stream_chat(params).await {
+                Ok(reply) => Ok(reply.into_stream()),
+                Err(err) => Err(err.for_chat(&self.model)),
+            }
+        })
     }
 
     fn complete<'a>(
@@ -317,7 +316,11 @@ impl Provider for Upstream {
         _persona: &'a Persona,
         params: &'a ChatParams,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        Box::pin(self.complete_chat(params))
+        Box::pin(async move {
+            self.complete_chat(params)
+                .await
+                .map_err(|err| err.for_chat(&self.model))
+        })
     }
 
     fn in_flight(&self) -> usize {
