@@ -11,7 +11,7 @@ use crate::{
     api::{ErrorBody, ErrorCode, ErrorResponse},
     chat::ChatError,
     provider::ProviderError,
-    store::StoreError,
+    store::{StoreError, StoreErrorKind},
 };
 
 /// An error answered as `{"error":{"message","type","param","code"}}`.
@@ -209,10 +209,27 @@ impl From<ChatError> for ApiError {
 }
 
 impl From<StoreError> for ApiError {
-    /// The details go to the log; the person is told to try again.
+    /// A full disk and a busy database say so; anything else goes to the log (the store logs
+    /// the first two itself) and the person is told to try again.
     fn from(err: StoreError) -> Self {
-        tracing::error!("{err}");
-        Self::internal("The conversation store failed; try again in a moment.")
+        match err.kind() {
+            StoreErrorKind::Full => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "api_error",
+                ErrorCode::StorageFull,
+                "Ashley's storage is full, so this message could not be saved. The operator has been told; your message is still in the box — send it again later.",
+            ),
+            StoreErrorKind::Unavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                ErrorCode::StoreUnavailable,
+                "The conversation store is busy right now; try again in a moment.",
+            ),
+            StoreErrorKind::Other => {
+                tracing::error!("{err}");
+                Self::internal("The conversation store failed; try again in a moment.")
+            }
+        }
     }
 }
 

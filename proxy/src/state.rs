@@ -15,7 +15,7 @@ use crate::{
     moderation::Moderator,
     personas::Persona,
     provider::{self, Provider},
-    store::{Store, StoreError},
+    store::{self, StoreError, StoreHealth},
 };
 
 /// Why the server could not be built.
@@ -57,7 +57,7 @@ impl AppState {
     /// reachability check.
     pub fn new(config: Config) -> Result<Self, StartupError> {
         let metrics = Arc::new(Metrics::default());
-        let store = Store::open(&config.data_dir)
+        let store = store::open(&config.data_dir)
             .map_err(|err| StartupError(format!("ASHLEY_DATA_DIR: {err}")))?;
         let (provider, upstream) =
             provider::from_config(&config, metrics.clone()).map_err(StartupError)?;
@@ -111,7 +111,7 @@ impl AppState {
     }
 
     /// The conversation store (for operators' tools and tests; requests go through [`Self::chat`]).
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &crate::chat::SharedStore {
         self.inner.chat.store()
     }
 
@@ -195,7 +195,9 @@ impl AppState {
         let requests = metrics.requests();
         let errors = metrics.errors();
         let upstream_reachable = self.upstream_reachable();
-        let degraded = upstream_reachable == Some(false) || metrics.recent_failure_rate() > 0.25;
+        let degraded = upstream_reachable == Some(false)
+            || metrics.recent_failure_rate() > 0.25
+            || self.store().health() != StoreHealth::Ok;
         Status {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_secs: metrics.started.elapsed().as_secs(),

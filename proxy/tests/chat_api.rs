@@ -5,10 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use ashley_proxy::{
-    api::{ChatEvent, Role},
-    store,
-};
+use ashley_proxy::api::{ChatEvent, Role};
 use common::{FAKE_KEY, Harness, eventually, reply_text};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
@@ -309,7 +306,7 @@ async fn usage_is_recorded_for_analytics() {
     let session = harness.new_session().await;
     harness.send(&session, "creative", "twelve chars").await;
     let rows = eventually("a usage row", async || {
-        let rows = harness.state.store().call(store::usage_rows).await.unwrap();
+        let rows = harness.state.store().usage().await.unwrap();
         (!rows.is_empty()).then_some(rows)
     })
     .await;

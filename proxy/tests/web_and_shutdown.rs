@@ -262,11 +262,13 @@ async fn shutdown_is_bounded_and_keeps_the_partial_reply() {
         .unwrap()
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(3));
-    let stored = harness.state.store().call({
-        let session = session.clone();
-        move |db| ashley_proxy::store::history(db, &session, 0)
-    });
-    let messages = stored.await.unwrap().unwrap();
+    let messages = harness
+        .state
+        .store()
+        .history(&session)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(messages.len(), 2);
     assert!(messages[1].partial);
     assert!(messages[1].content.starts_with("w1"));

@@ -17,7 +17,7 @@ use crate::{
     moderation::Moderator,
     personas::Personas,
     provider::Provider,
-    store::{Store, StoreError},
+    store::StoreError,
 };
 
 mod authorize;
@@ -37,6 +37,7 @@ pub use authorize::{Action, AllowAll, Authorize, Caller};
 pub use context::context;
 pub use error::ChatError;
 pub use event::{Completed, Done, TurnEvent};
+pub use persist::SharedStore;
 pub use reply::Reply;
 pub use turn::{Conversation, Said, Speaker, Turn};
 
@@ -58,7 +59,7 @@ impl Source {
 
 /// What the core is built from.
 pub struct ChatParts {
-    pub store: Store,
+    pub store: SharedStore,
     pub provider: Arc<dyn Provider>,
     pub moderator: Moderator,
     pub metrics: Arc<Metrics>,
@@ -95,7 +96,7 @@ impl Chat {
         &*self.inner.provider
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &SharedStore {
         &self.inner.store
     }
 
@@ -120,7 +121,7 @@ impl Chat {
         self.authorize(caller, Action::CreateSession).await?;
         self.check_rate(caller)?;
         let id = new_session_id()?;
-        persist::create_session(&self.inner.store, id.clone()).await?;
+        persist::create_session(&*self.inner.store, id.clone()).await?;
         Ok(id)
     }
 
@@ -132,7 +133,7 @@ impl Chat {
     ) -> Result<Vec<HistoryMessage>, ChatError> {
         validate::session_id(id)?;
         self.authorize(caller, Action::ReadSession(id)).await?;
-        persist::history(&self.inner.store, id.to_owned())
+        persist::history(&*self.inner.store, id.to_owned())
             .await?
             .ok_or_else(ChatError::unknown_session)
     }
@@ -141,7 +142,7 @@ impl Chat {
     pub async fn clear_session(&self, caller: &Caller, id: &str) -> Result<(), ChatError> {
         validate::session_id(id)?;
         self.authorize(caller, Action::ClearSession(id)).await?;
-        if persist::clear_session(&self.inner.store, id.to_owned()).await? {
+        if persist::clear_session(&*self.inner.store, id.to_owned()).await? {
             Ok(())
         } else {
             Err(ChatError::unknown_session())
@@ -149,12 +150,12 @@ impl Chat {
     }
 
     pub async fn store_stats(&self) -> Result<StoreStats, StoreError> {
-        persist::stats(&self.inner.store).await
+        persist::stats(&*self.inner.store).await
     }
 
     /// Deletes sessions idle longer than the configured time to live.
     pub async fn expire_idle_sessions(&self) -> Result<usize, StoreError> {
-        persist::expire_idle_sessions(&self.inner.store, self.inner.session_ttl).await
+        persist::expire_idle_sessions(&*self.inner.store, self.inner.session_ttl).await
     }
 }
 

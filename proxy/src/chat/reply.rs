@@ -16,7 +16,7 @@ use super::{
     Chat, ChatError, Source, context,
     event::{Completed, Done, TurnEvent},
     millis,
-    persist::{self, FinishedReply},
+    persist::{self, FinishedReply, SharedStore},
     reply_row::ReplyRow,
 };
 use crate::{
@@ -24,7 +24,7 @@ use crate::{
     metrics::Outcome,
     personas::Persona,
     provider::{ChatParams, Finish, Piece, ProviderError, ReplyStream, Usage},
-    store::{Store, StoreError, UsageRecord},
+    store::{StoreError, StoreErrorKind, UsageRecord},
 };
 
 /// The stored session a reply belongs to.
@@ -293,29 +293,23 @@ impl Reply {
     /// Ends the reply: counts it, stores it, and says how it ended.
     async fn finish(&mut self, ending: Ending) -> Option<TurnEvent> {
         let (stats, usage, store) = self.conclude(&ending);
+        let stored = store.is_some();
         // The store write runs as its own task: it completes even if this future is dropped.
-        let reply_id = match store {
-            Some(saving) => {
-                let write = self.chat.inner.tasks.spawn(saving.write());
-                match write.await {
-                    Ok(Ok(id)) => id,
-                    Ok(Err(err)) => {
-                        tracing::error!("could not store a reply: {err}");
-                        None
-                    }
-                    Err(err) => {
-                        tracing::error!("storing a reply stopped: {err}");
-                        None
-                    }
-                }
-            }
-            None => None,
+        let saved = match store {
+            Some(saving) => match self.chat.inner.tasks.spawn(saving.write()).await {
+                Ok(saved) => saved,
+                Err(err) => Err(StoreError::other(format!("storing a reply stopped: {err}"))),
+            },
+            None => Ok(None),
         };
         match ending {
             Ending::Complete(finish) => {
-                if self.plan.session.is_some() && reply_id.is_none() {
-                    return Some(TurnEvent::Failed(ChatError::NotSaved));
-                }
+                let reply_id = match saved {
+                    Ok(Some(id)) => Some(id),
+                    Ok(None) if !stored => None,
+                    Ok(None) => return Some(TurnEvent::Failed(ChatError::NotSaved)),
+                    Err(err) => return Some(TurnEvent::Failed(ChatError::Store(err))),
+                };
                 Some(TurnEvent::Done(Done {
                     reply_id,
                     stats,
@@ -323,7 +317,12 @@ impl Reply {
                     finish_reason: finish.finish_reason.unwrap_or_else(|| "stop".to_owned()),
                 }))
             }
-            Ending::Failed { error, .. } => Some(TurnEvent::Failed(ChatError::from(error))),
+            Ending::Failed { error, .. } => {
+                if let Err(err) = saved {
+                    log_store_failure(&err);
+                }
+                Some(TurnEvent::Failed(ChatError::from(error)))
+            }
             Ending::ClientGone => None,
         }
     }
@@ -370,7 +369,7 @@ impl Reply {
             (stats.prompt_tokens, stats.completion_tokens),
         );
         persist::record_usage(
-            &inner.store,
+            &*inner.store,
             UsageRecord {
                 source: source.to_owned(),
                 persona: self.plan.persona.id.clone(),
@@ -416,15 +415,22 @@ impl Drop for Reply {
         }
         self.chat.inner.tasks.spawn(async move {
             if let Err(err) = saving.write().await {
-                tracing::error!("could not store a cut reply: {err}");
+                log_store_failure(&err);
             }
         });
     }
 }
 
+/// The store logs its own `Full` and `Unavailable` (at most once a minute); the rest is ours.
+fn log_store_failure(err: &StoreError) {
+    if err.kind() == StoreErrorKind::Other {
+        tracing::error!("could not store a reply: {err}");
+    }
+}
+
 /// A session reply's final write, run as its own task.
 struct Saving {
-    store: Store,
+    store: SharedStore,
     row: ReplyRow,
     reply: FinishedReply,
 }
@@ -434,6 +440,6 @@ impl Saving {
     /// writes the final text and stats.
     async fn write(mut self) -> Result<Option<i64>, StoreError> {
         let row = self.row.settle().await;
-        persist::finish_reply(&self.store, FinishedReply { row, ..self.reply }).await
+        persist::finish_reply(&*self.store, FinishedReply { row, ..self.reply }).await
     }
 }

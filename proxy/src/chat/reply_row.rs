@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt as _;
 use tokio::task::JoinHandle;
 
-use super::persist;
-use crate::store::{Store, StoreError};
+use super::persist::{self, SharedStore};
+use crate::store::StoreError;
 
 /// At most this often a streaming reply's text is written to the store ...
 const SAVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -28,7 +28,7 @@ impl ReplyRow {
     /// Starts writing `reply` when a save is due and none is running.
     pub(super) fn save_progress(
         &mut self,
-        store: &Store,
+        store: &SharedStore,
         session_id: &str,
         persona: &str,
         reply: &str,
@@ -50,8 +50,8 @@ impl ReplyRow {
         let store = store.clone();
         let save = tokio::spawn(async move {
             match existing {
-                Some(id) => persist::save_progress(&store, id, text).await.map(|()| id),
-                None => persist::start_reply(&store, session_id, persona, text).await,
+                Some(id) => persist::save_progress(&*store, id, text).await.map(|()| id),
+                None => persist::start_reply(&*store, session_id, persona, text).await,
             }
         });
         self.saving = Some((save, reply.len()));

@@ -14,7 +14,7 @@ use crate::{
     moderation::Decision,
     personas::Persona,
     provider::{ChatParams, WireMessage},
-    store::UsageRecord,
+    store::{Regeneration, UsageRecord},
 };
 
 /// What a caller asks for.
@@ -104,7 +104,7 @@ impl Chat {
         self.authorize(&caller, Action::Chat(session_id)).await?;
         self.check_rate(&caller)?;
         let user_chars = chars(&message);
-        let store = &self.inner.store;
+        let store = &*self.inner.store;
         // A clean verdict that needs no call (the local list, a cached verdict) lets the session
         // check share the store trip that stores the message; otherwise an unknown session is
         // answered before any moderation call is made.
@@ -185,20 +185,23 @@ impl Chat {
         self.authorize(&caller, Action::Chat(&session_id)).await?;
         self.check_rate(&caller)?;
         let found = persist::begin_regenerate(
-            &self.inner.store,
+            &*self.inner.store,
             session_id.clone(),
             self.inner.history_messages + 1,
         )
-        .await?
-        .ok_or_else(ChatError::unknown_session)?;
-        let Some(last_user) = found.last_user else {
-            return Err(ChatError::Invalid {
-                code: crate::api::ErrorCode::NothingToRegenerate,
-                message: "There is no message to answer again in this conversation.".to_owned(),
-                param: None,
-            });
+        .await?;
+        let (last_user, recent) = match found {
+            Regeneration::Ready { last_user, context } => (last_user, context),
+            Regeneration::UnknownSession => return Err(ChatError::unknown_session()),
+            Regeneration::NothingToRegenerate => {
+                return Err(ChatError::Invalid {
+                    code: crate::api::ErrorCode::NothingToRegenerate,
+                    message: "There is no message to answer again in this conversation.".to_owned(),
+                    param: None,
+                });
+            }
         };
-        let mut params = context(&persona, &found.context);
+        let mut params = context(&persona, &recent);
         let left_out = self.fit(&mut params)?;
         Ok(Reply::new(
             self.clone(),
@@ -306,7 +309,7 @@ impl Chat {
             .metrics
             .record_reply(source.name(), Outcome::Refused, None, total, (None, None));
         persist::record_usage(
-            &self.inner.store,
+            &*self.inner.store,
             UsageRecord {
                 source: source.name().to_owned(),
                 persona: persona.id.clone(),

@@ -1,5 +1,17 @@
 //! The database schema, created on open when missing.
 
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::open::explain;
+use crate::store::StoreError;
+
+/// Creates what is missing.
+pub(super) fn upgrade(db: &Connection, path: &Path) -> Result<(), StoreError> {
+    db.execute_batch(SCHEMA).map_err(|err| explain(path, &err))
+}
+
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,

@@ -5,24 +5,14 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
-use super::{from_sql_int, to_sql_int};
+use super::{from_sql_int, set_max_page_count, to_sql_int};
+use crate::store::{StoreError, StoreErrorKind, UsageRecord, trouble::Trouble};
 
-/// One row of the usage analytics table.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct UsageRecord {
-    pub at_ms: i64,
-    /// `app` or `v1`.
-    pub source: String,
-    pub persona: String,
-    /// `complete`, `partial`, `error`, `refused`.
-    pub outcome: String,
-    pub message_chars: u64,
-    pub reply_chars: u64,
-    pub prompt_tokens: Option<u32>,
-    pub completion_tokens: Option<u32>,
-    pub total_tokens: Option<u32>,
-    pub ttft_ms: Option<u64>,
-    pub total_ms: u64,
+/// What the usage writer thread is asked to do.
+pub(super) enum UsageCommand {
+    Record(UsageRecord),
+    /// Tests: apply `PRAGMA max_page_count` on this connection too, then answer.
+    SetMaxPageCount(u64, tokio::sync::oneshot::Sender<()>),
 }
 
 /// How long the writer waits for rows before it checkpoints the WAL anyway.
@@ -31,7 +21,11 @@ const IDLE_CHECKPOINT_AFTER: Duration = Duration::from_secs(30);
 /// Writes queued rows until every sender is gone. This thread also keeps the WAL short: its
 /// commits run SQLite's automatic checkpoint, and when no rows come for a while it checkpoints
 /// what the request connection (which does not checkpoint) wrote.
-pub(super) fn write_usage(db: &Connection, receiver: &mpsc::Receiver<UsageRecord>) {
+pub(super) fn write_usage(
+    db: &Connection,
+    receiver: &mpsc::Receiver<UsageCommand>,
+    trouble: &Trouble,
+) {
     loop {
         let first = match receiver.recv_timeout(IDLE_CHECKPOINT_AFTER) {
             Ok(first) => first,
@@ -43,12 +37,36 @@ pub(super) fn write_usage(db: &Connection, receiver: &mpsc::Receiver<UsageRecord
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
-        let mut batch = vec![first];
-        batch.extend(receiver.try_iter().take(1000));
-        if let Err(err) = insert_usage(db, &batch) {
-            tracing::warn!("could not store {} usage rows: {err}", batch.len());
+        let mut batch = Vec::new();
+        for command in std::iter::once(first).chain(receiver.try_iter().take(1000)) {
+            match command {
+                UsageCommand::Record(row) => batch.push(row),
+                UsageCommand::SetMaxPageCount(pages, done) => {
+                    write_batch(db, &mut batch, trouble);
+                    if let Err(err) = set_max_page_count(db, pages) {
+                        tracing::warn!("could not limit the usage writer's database size: {err}");
+                    }
+                    let _ = done.send(());
+                }
+            }
         }
+        write_batch(db, &mut batch, trouble);
     }
+}
+
+/// Writes and empties `batch`; `Full` and `Unavailable` are logged by `trouble`.
+fn write_batch(db: &Connection, batch: &mut Vec<UsageRecord>, trouble: &Trouble) {
+    if batch.is_empty() {
+        return;
+    }
+    let result = insert_usage(db, batch).map_err(StoreError::from);
+    trouble.observe(true, &result);
+    if let Err(err) = result
+        && err.kind() == StoreErrorKind::Other
+    {
+        tracing::warn!("could not store {} usage rows: {err}", batch.len());
+    }
+    batch.clear();
 }
 
 fn insert_usage(db: &Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> {
@@ -79,7 +97,7 @@ fn insert_usage(db: &Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> 
 }
 
 /// Every usage row, oldest first (analytics and tests).
-pub fn usage_rows(db: &Connection) -> rusqlite::Result<Vec<UsageRecord>> {
+pub(super) fn usage_rows(db: &Connection) -> rusqlite::Result<Vec<UsageRecord>> {
     let mut query = db.prepare(
         "SELECT at_ms, source, persona, outcome, message_chars, reply_chars, prompt_tokens,
          completion_tokens, total_tokens, ttft_ms, total_ms FROM usage ORDER BY id",

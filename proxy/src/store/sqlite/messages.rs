@@ -2,11 +2,14 @@
 
 use rusqlite::{Connection, params};
 
-use super::{from_sql_int, now_ms, to_sql_int};
-use crate::api::{HistoryMessage, ReplyStats, Role, StoreStats};
+use super::{errors::is_full, from_sql_int, to_sql_int};
+use crate::{
+    api::{HistoryMessage, ReplyStats, Role, StoreStats},
+    store::{Regeneration, Turn, UserMessage, now_ms},
+};
 
 /// A new message to store.
-pub struct NewMessage<'a> {
+pub(super) struct NewMessage<'a> {
     pub session_id: &'a str,
     pub role: Role,
     pub content: &'a str,
@@ -15,7 +18,7 @@ pub struct NewMessage<'a> {
     pub partial: bool,
 }
 
-pub fn create_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<()> {
+pub(super) fn create_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<()> {
     db.prepare_cached(
         "INSERT INTO sessions (id, created_at_ms, last_active_ms) VALUES (?1, ?2, ?2)",
     )?
@@ -24,7 +27,7 @@ pub fn create_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Resul
 }
 
 /// Marks the session active; false when it does not exist.
-pub fn touch_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<bool> {
+pub(super) fn touch_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<bool> {
     let changed = db
         .prepare_cached("UPDATE sessions SET last_active_ms = ?2 WHERE id = ?1")?
         .execute(params![id, now_ms])?;
@@ -32,7 +35,7 @@ pub fn touch_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result
 }
 
 /// Removes every message of the session; false when it does not exist. The id stays valid.
-pub fn clear_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<bool> {
+pub(super) fn clear_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<bool> {
     if !touch_session(db, id, now_ms)? {
         return Ok(false);
     }
@@ -41,7 +44,7 @@ pub fn clear_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result
 }
 
 /// Deletes sessions idle since before `cutoff_ms` (and their messages); returns how many.
-pub fn expire_idle_sessions(db: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
+pub(super) fn expire_idle_sessions(db: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
     db.execute(
         "DELETE FROM sessions WHERE last_active_ms < ?1",
         params![cutoff_ms],
@@ -49,7 +52,7 @@ pub fn expire_idle_sessions(db: &Connection, cutoff_ms: i64) -> rusqlite::Result
 }
 
 /// Stores what a person sent and marks their session active; returns the message id.
-pub fn insert_user_message(
+pub(super) fn insert_user_message(
     db: &Connection,
     session_id: &str,
     persona: &str,
@@ -68,7 +71,7 @@ pub fn insert_user_message(
     insert_message(db, &message, now)
 }
 
-pub fn insert_message(
+pub(super) fn insert_message(
     db: &Connection,
     message: &NewMessage<'_>,
     now_ms: i64,
@@ -97,14 +100,14 @@ pub fn insert_message(
 }
 
 /// Replaces the text of a reply that is still streaming (it stays marked partial).
-pub fn update_reply_text(db: &Connection, id: i64, content: &str) -> rusqlite::Result<()> {
+pub(super) fn update_reply_text(db: &Connection, id: i64, content: &str) -> rusqlite::Result<()> {
     db.prepare_cached("UPDATE messages SET content = ?2 WHERE id = ?1")?
         .execute(params![id, content])?;
     Ok(())
 }
 
 /// Writes a streamed reply's final text and stats; `partial` stays set when it was cut short.
-pub fn finalise_reply(
+pub(super) fn finalise_reply(
     db: &Connection,
     id: i64,
     content: &str,
@@ -170,12 +173,17 @@ const MESSAGE_COLUMNS: &str = "id, role, content, persona, created_at_ms, model,
     completion_tokens, total_tokens, ttft_ms, total_ms, partial";
 
 /// All messages of a session, oldest first; `None` when the session does not exist.
-pub fn history(
+pub(super) fn history(
     db: &Connection,
     id: &str,
     now_ms: i64,
 ) -> rusqlite::Result<Option<Vec<HistoryMessage>>> {
-    if !touch_session(db, id, now_ms)? {
+    // Marking the session active is a write; on a full disk the history is still read.
+    let exists = match touch_session(db, id, now_ms) {
+        Err(err) if is_full(&err) => session_exists(db, id)?,
+        touched => touched?,
+    };
+    if !exists {
         return Ok(None);
     }
     let mut query = db.prepare_cached(&format!(
@@ -188,7 +196,7 @@ pub fn history(
 }
 
 /// The last `limit` messages of a session, oldest first: the context sent upstream.
-pub fn recent_messages(
+pub(super) fn recent_messages(
     db: &Connection,
     id: &str,
     limit: usize,
@@ -207,7 +215,10 @@ pub fn recent_messages(
 }
 
 /// For regenerate: deletes the trailing reply (if any) and returns the last user message.
-pub fn drop_last_reply(db: &Connection, id: &str) -> rusqlite::Result<Option<HistoryMessage>> {
+pub(super) fn drop_last_reply(
+    db: &Connection,
+    id: &str,
+) -> rusqlite::Result<Option<HistoryMessage>> {
     let last = recent_messages(db, id, 1)?;
     let Some(last) = last.into_iter().next() else {
         return Ok(None);
@@ -223,7 +234,92 @@ pub fn drop_last_reply(db: &Connection, id: &str) -> rusqlite::Result<Option<His
         .filter(|message| message.role == Role::User))
 }
 
-pub fn stats(db: &Connection) -> rusqlite::Result<StoreStats> {
+/// Touches the session, stores the user message and reads the context, as one commit (one WAL
+/// write); `None` when the session does not exist.
+pub(super) fn begin_turn(
+    db: &Connection,
+    message: UserMessage<'_>,
+    context_messages: usize,
+) -> rusqlite::Result<Option<Turn>> {
+    // A read first: an unknown session costs no write transaction.
+    if !session_exists(db, message.session_id)? {
+        return Ok(None);
+    }
+    let transaction = db.unchecked_transaction()?;
+    let user_message_id = insert_user_message(
+        &transaction,
+        message.session_id,
+        message.persona,
+        message.text,
+    )?;
+    let context = recent_messages(&transaction, message.session_id, context_messages)?;
+    transaction.commit()?;
+    Ok(Some(Turn {
+        user_message_id,
+        context,
+    }))
+}
+
+/// Stores a user message alone; `None` when the session does not exist.
+pub(super) fn save_user_message(
+    db: &Connection,
+    message: UserMessage<'_>,
+) -> rusqlite::Result<Option<i64>> {
+    let transaction = db.unchecked_transaction()?;
+    if !touch_session(&transaction, message.session_id, now_ms())? {
+        return Ok(None);
+    }
+    let new = NewMessage {
+        session_id: message.session_id,
+        role: Role::User,
+        content: message.text,
+        persona: message.persona,
+        stats: None,
+        partial: false,
+    };
+    let id = insert_message(&transaction, &new, now_ms())?;
+    transaction.commit()?;
+    Ok(Some(id))
+}
+
+/// Drops the trailing reply and reads the context, as one commit.
+pub(super) fn begin_regenerate(
+    db: &Connection,
+    session_id: &str,
+    context_messages: usize,
+) -> rusqlite::Result<Regeneration> {
+    let transaction = db.unchecked_transaction()?;
+    if !touch_session(&transaction, session_id, now_ms())? {
+        return Ok(Regeneration::UnknownSession);
+    }
+    let last_user = drop_last_reply(&transaction, session_id)?;
+    let context = recent_messages(&transaction, session_id, context_messages)?;
+    transaction.commit()?;
+    Ok(match last_user {
+        Some(last_user) => Regeneration::Ready { last_user, context },
+        None => Regeneration::NothingToRegenerate,
+    })
+}
+
+/// Inserts a reply row with its first text, marked partial.
+pub(super) fn start_reply(
+    db: &Connection,
+    session_id: &str,
+    persona: &str,
+    content: &str,
+) -> rusqlite::Result<i64> {
+    let message = NewMessage {
+        session_id,
+        role: Role::Assistant,
+        content,
+        persona,
+        stats: None,
+        partial: true,
+    };
+    insert_message(db, &message, now_ms())
+}
+
+pub(super) fn stats(db: &Connection) -> rusqlite::Result<StoreStats> {
     let sessions: i64 = db.query_row("SELECT COUNT(*) FROM sessions", [], |row| row.get(0))?;
     let messages: i64 = db.query_row("SELECT COUNT(*) FROM messages", [], |row| row.get(0))?;
     Ok(StoreStats {
@@ -233,7 +329,7 @@ pub fn stats(db: &Connection) -> rusqlite::Result<StoreStats> {
 }
 
 /// Whether a session exists, without touching it.
-pub fn session_exists(db: &Connection, id: &str) -> rusqlite::Result<bool> {
+pub(super) fn session_exists(db: &Connection, id: &str) -> rusqlite::Result<bool> {
     // Asked on every request: the statement is prepared once per connection.
     db.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?
         .exists(params![id])
@@ -243,7 +339,7 @@ pub fn session_exists(db: &Connection, id: &str) -> rusqlite::Result<bool> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::store::schema::SCHEMA;
+    use crate::store::sqlite::schema::SCHEMA;
 
     fn memory() -> Connection {
         let db = Connection::open_in_memory().unwrap();

@@ -1,0 +1,164 @@
+//! The conversation store as the rest of the proxy sees it: a domain API, no database driver.
+//!
+//! Callers hold an `Arc<dyn Store>` chosen once at start-up ([`open`]); SQLite is the
+//! implementation today and PostgreSQL is meant to be one more module beside it.
+
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use async_trait::async_trait;
+
+use crate::api::{HistoryMessage, ReplyStats, StoreStats};
+
+mod error;
+pub mod sqlite;
+mod trouble;
+
+pub use error::{StoreError, StoreErrorKind};
+pub use sqlite::{SqliteStore, StoreOptions};
+pub use trouble::StoreHealth;
+
+/// Id of a stored message (a user message or a reply).
+pub type MessageId = i64;
+
+/// What a person sent, to be stored as the start of a turn.
+#[derive(Clone, Copy, Debug)]
+pub struct UserMessage<'a> {
+    pub session_id: &'a str,
+    pub persona: &'a str,
+    pub text: &'a str,
+}
+
+/// A turn that has begun: the stored user message and the context to send upstream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Turn {
+    pub user_message_id: MessageId,
+    /// The newest messages of the session (the new one included), oldest first.
+    pub context: Vec<HistoryMessage>,
+}
+
+/// What `begin_regenerate` found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Regeneration {
+    UnknownSession,
+    /// The session has no user message to answer again.
+    NothingToRegenerate,
+    /// The old reply is gone; answer `last_user` again with `context`.
+    Ready {
+        last_user: HistoryMessage,
+        context: Vec<HistoryMessage>,
+    },
+}
+
+/// One row of the usage analytics table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UsageRecord {
+    pub at_ms: i64,
+    /// `app` or `v1`.
+    pub source: String,
+    pub persona: String,
+    /// `complete`, `partial`, `error`, `refused`.
+    pub outcome: String,
+    pub message_chars: u64,
+    pub reply_chars: u64,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    pub total_tokens: Option<u32>,
+    pub ttft_ms: Option<u64>,
+    pub total_ms: u64,
+}
+
+/// Sessions, their messages and usage analytics.
+///
+/// Errors carry a [`StoreErrorKind`]; the store itself logs `Full` and `Unavailable` (at most
+/// once a minute) and reports them through [`Store::health`], so callers log only `Other`.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Stores a new, empty session under `id`.
+    async fn create_session(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Whether the session exists, without marking it active.
+    async fn session_exists(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Every message of the session, oldest first, and marks it active; `None`: no such session.
+    async fn history(&self, id: &str) -> Result<Option<Vec<HistoryMessage>>, StoreError>;
+
+    /// Removes every message of the session (the id stays valid); false: no such session.
+    async fn delete_session(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Stores what a person sent without starting a reply (used when it could not be
+    /// moderated); `None`: no such session.
+    async fn save_user_message(
+        &self,
+        message: UserMessage<'_>,
+    ) -> Result<Option<MessageId>, StoreError>;
+
+    /// As one transaction: marks the session active, stores the user message and reads the
+    /// newest `context_messages` messages; `None`: no such session.
+    async fn begin_turn(
+        &self,
+        message: UserMessage<'_>,
+        context_messages: usize,
+    ) -> Result<Option<Turn>, StoreError>;
+
+    /// As one transaction: drops the session's last reply and reads the context.
+    async fn begin_regenerate(
+        &self,
+        session_id: &str,
+        context_messages: usize,
+    ) -> Result<Regeneration, StoreError>;
+
+    /// Stores the first text of a reply, marked partial until [`Store::finish_reply`].
+    async fn start_reply(
+        &self,
+        session_id: &str,
+        persona: &str,
+        text: &str,
+    ) -> Result<MessageId, StoreError>;
+
+    /// Replaces the text of a reply that is still streaming (it stays partial).
+    async fn save_progress(&self, reply_id: MessageId, text: &str) -> Result<(), StoreError>;
+
+    /// Writes a reply's final text and stats; `partial` when it was cut short.
+    async fn finish_reply(
+        &self,
+        reply_id: MessageId,
+        text: &str,
+        stats: &ReplyStats,
+        partial: bool,
+    ) -> Result<(), StoreError>;
+
+    /// Queues a usage row without waiting; rows are written in batches in the background.
+    fn record_usage(&self, record: UsageRecord);
+
+    /// Every usage row, oldest first (analytics and tests).
+    async fn usage(&self) -> Result<Vec<UsageRecord>, StoreError>;
+
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Deletes sessions idle for longer than `idle_for`, with their messages; returns how many.
+    async fn expire_idle_sessions(&self, idle_for: Duration) -> Result<usize, StoreError>;
+
+    /// Whether writes are working, as the last operations found (cheap: no query).
+    fn health(&self) -> StoreHealth;
+}
+
+/// Opens the configured store: the SQLite file `ashley.sqlite3` in `data_dir`.
+pub fn open(data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SqliteStore::open(
+        data_dir,
+        StoreOptions::default(),
+    )?))
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}

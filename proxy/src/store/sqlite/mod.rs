@@ -1,0 +1,261 @@
+//! The SQLite store: one file in WAL mode, one request connection and a usage writer thread.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex, PoisonError, mpsc},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+
+use super::{
+    MessageId, Regeneration, Store, StoreError, StoreHealth, Turn, UsageRecord, UserMessage,
+    now_ms, trouble::Trouble,
+};
+use crate::api::{HistoryMessage, ReplyStats, StoreStats};
+
+mod errors;
+mod messages;
+mod open;
+mod schema;
+mod usage;
+
+use usage::UsageCommand;
+
+/// How to open the store; the defaults are what the server uses.
+#[derive(Clone, Debug, Default)]
+pub struct StoreOptions {
+    /// Caps the database at this many pages (`PRAGMA max_page_count`): lets tests fill the
+    /// "disk" without root or a real full disk.
+    #[doc(hidden)]
+    pub max_page_count: Option<u64>,
+}
+
+/// The SQLite implementation of [`Store`]. Every call runs on tokio's blocking pool behind
+/// the one request connection; usage rows go to their own thread and connection.
+pub struct SqliteStore {
+    db: Arc<Mutex<Connection>>,
+    usage: mpsc::Sender<UsageCommand>,
+    trouble: Arc<Trouble>,
+}
+
+impl SqliteStore {
+    /// Opens (creating as needed) `ashley.sqlite3` in `data_dir`, upgrading its schema. A file
+    /// that is damaged, read-only, or written by a newer Ashley stops here with a message
+    /// saying what to do.
+    pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let path = data_dir.join("ashley.sqlite3");
+        let db = open::request_connection(data_dir, &path)?;
+        let usage_db = open::connection(&path)?;
+        if let Some(pages) = options.max_page_count {
+            set_max_page_count(&db, pages)?;
+            set_max_page_count(&usage_db, pages)?;
+        }
+        let trouble = Arc::new(Trouble::new(path.display().to_string()));
+        let (usage, receiver) = mpsc::channel();
+        let writer_trouble = trouble.clone();
+        std::thread::Builder::new()
+            .name("ashley-usage".to_owned())
+            .spawn(move || usage::write_usage(&usage_db, &receiver, &writer_trouble))
+            .map_err(|err| StoreError::other(format!("cannot start the usage writer: {err}")))?;
+        Ok(Self {
+            db: Arc::new(Mutex::new(db)),
+            usage,
+            trouble,
+        })
+    }
+
+    /// Tests: changes the page limit on both connections (see [`StoreOptions`]).
+    #[doc(hidden)]
+    pub async fn set_max_page_count(&self, pages: u64) -> Result<(), StoreError> {
+        self.run(false, move |db| set_max_page_count(db, pages))
+            .await?;
+        let (done, applied) = tokio::sync::oneshot::channel();
+        self.usage
+            .send(UsageCommand::SetMaxPageCount(pages, done))
+            .map_err(|_| StoreError::other("the usage writer has stopped"))?;
+        applied
+            .await
+            .map_err(|_| StoreError::other("the usage writer has stopped"))
+    }
+
+    /// Runs `work` with the request connection on the blocking pool and notes the outcome in
+    /// the store's health; `wrote`: the work writes (so success proves there is space).
+    async fn run<T, F>(&self, wrote: bool, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let db = db.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&db).map_err(StoreError::from)
+        })
+        .await
+        .unwrap_or_else(|err| Err(StoreError::other(format!("store task failed: {err}"))));
+        self.trouble.observe(wrote, &result);
+        result
+    }
+}
+
+/// Owned copy of a [`UserMessage`], to move onto the blocking pool.
+struct OwnedUserMessage {
+    session_id: String,
+    persona: String,
+    text: String,
+}
+
+impl OwnedUserMessage {
+    fn new(message: UserMessage<'_>) -> Self {
+        Self {
+            session_id: message.session_id.to_owned(),
+            persona: message.persona.to_owned(),
+            text: message.text.to_owned(),
+        }
+    }
+
+    fn borrow(&self) -> UserMessage<'_> {
+        UserMessage {
+            session_id: &self.session_id,
+            persona: &self.persona,
+            text: &self.text,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_session(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.run(true, move |db| messages::create_session(db, &id, now_ms()))
+            .await
+    }
+
+    async fn session_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.run(false, move |db| messages::session_exists(db, &id))
+            .await
+    }
+
+    async fn history(&self, id: &str) -> Result<Option<Vec<HistoryMessage>>, StoreError> {
+        let id = id.to_owned();
+        self.run(false, move |db| messages::history(db, &id, now_ms()))
+            .await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.run(true, move |db| messages::clear_session(db, &id, now_ms()))
+            .await
+    }
+
+    async fn save_user_message(
+        &self,
+        message: UserMessage<'_>,
+    ) -> Result<Option<MessageId>, StoreError> {
+        let message = OwnedUserMessage::new(message);
+        self.run(true, move |db| {
+            messages::save_user_message(db, message.borrow())
+        })
+        .await
+    }
+
+    async fn begin_turn(
+        &self,
+        message: UserMessage<'_>,
+        context_messages: usize,
+    ) -> Result<Option<Turn>, StoreError> {
+        let message = OwnedUserMessage::new(message);
+        self.run(true, move |db| {
+            messages::begin_turn(db, message.borrow(), context_messages)
+        })
+        .await
+    }
+
+    async fn begin_regenerate(
+        &self,
+        session_id: &str,
+        context_messages: usize,
+    ) -> Result<Regeneration, StoreError> {
+        let session_id = session_id.to_owned();
+        self.run(true, move |db| {
+            messages::begin_regenerate(db, &session_id, context_messages)
+        })
+        .await
+    }
+
+    async fn start_reply(
+        &self,
+        session_id: &str,
+        persona: &str,
+        text: &str,
+    ) -> Result<MessageId, StoreError> {
+        let (session_id, persona, text) =
+            (session_id.to_owned(), persona.to_owned(), text.to_owned());
+        self.run(true, move |db| {
+            messages::start_reply(db, &session_id, &persona, &text)
+        })
+        .await
+    }
+
+    async fn save_progress(&self, reply_id: MessageId, text: &str) -> Result<(), StoreError> {
+        let text = text.to_owned();
+        self.run(true, move |db| {
+            messages::update_reply_text(db, reply_id, &text)
+        })
+        .await
+    }
+
+    async fn finish_reply(
+        &self,
+        reply_id: MessageId,
+        text: &str,
+        stats: &ReplyStats,
+        partial: bool,
+    ) -> Result<(), StoreError> {
+        let (text, stats) = (text.to_owned(), stats.clone());
+        self.run(true, move |db| {
+            messages::finalise_reply(db, reply_id, &text, &stats, partial)
+        })
+        .await
+    }
+
+    fn record_usage(&self, record: UsageRecord) {
+        if self.usage.send(UsageCommand::Record(record)).is_err() {
+            tracing::warn!("usage writer stopped; a usage row was dropped");
+        }
+    }
+
+    async fn usage(&self) -> Result<Vec<UsageRecord>, StoreError> {
+        self.run(false, usage::usage_rows).await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.run(false, messages::stats).await
+    }
+
+    async fn expire_idle_sessions(&self, idle_for: Duration) -> Result<usize, StoreError> {
+        let idle_ms = i64::try_from(idle_for.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = now_ms().saturating_sub(idle_ms);
+        // Deleting nothing succeeds on a full disk too: it proves no space.
+        self.run(false, move |db| messages::expire_idle_sessions(db, cutoff))
+            .await
+    }
+
+    fn health(&self) -> StoreHealth {
+        self.trouble.health()
+    }
+}
+
+fn set_max_page_count(db: &Connection, pages: u64) -> rusqlite::Result<()> {
+    db.pragma_update(None, "max_page_count", to_sql_int(pages))
+}
+
+fn to_sql_int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn from_sql_int(value: Option<i64>) -> Option<u64> {
+    value.and_then(|value| u64::try_from(value).ok())
+}
