@@ -391,7 +391,7 @@ mod tests {
                 message: "slow down".into(),
                 kind: "rate_limit_error".into(),
                 param: None,
-                code: Some("rate_limited".into()),
+                code: Some(ErrorCode::RateLimited),
                 retry_after_secs: Some(10),
             },
         };

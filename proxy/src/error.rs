@@ -7,7 +7,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::api::{ErrorBody, ErrorResponse};
+use crate::{
+    api::{ErrorBody, ErrorCode, ErrorResponse},
+    chat::ChatError,
+    provider::ProviderError,
+    store::{StoreError, StoreErrorKind},
+};
 
 /// An error answered as `{"error":{"message","type","param","code"}}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,21 +22,26 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: &str, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        kind: &str,
+        code: ErrorCode,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             body: ErrorBody {
                 message: message.into(),
                 kind: kind.to_owned(),
                 param: None,
-                code: serde_json::from_value(serde_json::Value::from(code)).ok(),
+                code: Some(code),
                 retry_after_secs: None,
             },
         }
     }
 
     /// 400 `invalid_request_error`.
-    pub fn invalid(code: &str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
@@ -41,7 +51,7 @@ impl ApiError {
     }
 
     /// 404 `invalid_request_error`.
-    pub fn not_found(code: &str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -55,7 +65,7 @@ impl ApiError {
         let mut error = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!("Too many requests from your address; try again in {retry_after_secs} s."),
         );
         error.body.retry_after_secs = Some(retry_after_secs);
@@ -67,7 +77,7 @@ impl ApiError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "api_error",
-            "internal_error",
+            ErrorCode::InternalError,
             message,
         )
     }
@@ -77,8 +87,13 @@ impl ApiError {
         self
     }
 
-    pub fn code(&self) -> &str {
-        self.body.code.map_or("", crate::api::ErrorCode::as_str)
+    fn with_optional_param(mut self, param: Option<String>) -> Self {
+        self.body.param = param;
+        self
+    }
+
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.body.code
     }
 }
 
@@ -103,11 +118,11 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(err) => Self::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 format!("The request body has the wrong shape: {}", err.body_text()),
             ),
             JsonRejection::JsonSyntaxError(err) => Self::invalid(
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 format!(
                     "The request body is not valid JSON (or not UTF-8): {}",
                     err.body_text()
@@ -116,13 +131,13 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => Self::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "invalid_request_error",
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "Send the body as JSON with `Content-Type: application/json`.",
             ),
             other if status == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
-                "body_too_large",
+                ErrorCode::BodyTooLarge,
                 format!("The request body is too large: {}", other.body_text()),
             ),
             other => Self::new(
@@ -132,7 +147,7 @@ impl From<JsonRejection> for ApiError {
                     StatusCode::BAD_REQUEST
                 },
                 "invalid_request_error",
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 format!("The request body could not be read: {}", other.body_text()),
             ),
         }
@@ -148,7 +163,7 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
     /// A path segment that is not valid UTF-8 (e.g. `%ff`) or does not fit: a JSON 400.
     fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
         Self::invalid(
-            "invalid_path",
+            ErrorCode::InvalidPath,
             format!("The request path is not valid: {}", rejection.body_text()),
         )
     }
@@ -158,3 +173,192 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);
+
+/// The HTTP answer to a failed turn. The app's one difference (a plain sentence for a context
+/// overflow) is made by its adapter before this.
+impl From<ChatError> for ApiError {
+    fn from(err: ChatError) -> Self {
+        match err {
+            ChatError::Invalid {
+                code,
+                message,
+                param,
+            } => Self::invalid(code, message).with_optional_param(param),
+            ChatError::NotFound {
+                code,
+                message,
+                param,
+            } => Self::not_found(code, message).with_optional_param(param),
+            ChatError::RateLimited { retry_after_secs } => Self::rate_limited(retry_after_secs),
+            ChatError::Refused { message, .. } => {
+                Self::invalid(ErrorCode::ContentFlagged, message).with_param("messages")
+            }
+            ChatError::ModerationUnavailable { message } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                ErrorCode::ModerationUnavailable,
+                message,
+            ),
+            ChatError::ContextTooLong { limit } => ProviderError::ContextOverflow { limit }.into(),
+            ChatError::Provider(err) => err.into(),
+            ChatError::Store(err) => err.into(),
+            ChatError::NotSaved => Self::internal("The reply could not be saved; try again."),
+            ChatError::NoRandomness => Self::internal("Could not create a session; try again."),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// A full disk and a busy database say so; anything else goes to the log (the store logs
+    /// the first two itself) and the person is told to try again.
+    fn from(err: StoreError) -> Self {
+        match err.kind() {
+            StoreErrorKind::Full => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "api_error",
+                ErrorCode::StorageFull,
+                "Ashley's storage is full, so this message could not be saved. The operator has been told; your message is still in the box — send it again later.",
+            ),
+            StoreErrorKind::Unavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                ErrorCode::StoreUnavailable,
+                "The conversation store is busy right now; try again in a moment.",
+            ),
+            StoreErrorKind::Other => {
+                tracing::error!("{err}");
+                Self::internal("The conversation store failed; try again in a moment.")
+            }
+        }
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    /// What the person (or SDK) is told: a sentence to act on and OpenAI's status and code.
+    fn from(err: ProviderError) -> Self {
+        let unavailable = |code: ErrorCode, message: String| {
+            Self::new(StatusCode::BAD_GATEWAY, "api_error", code, message)
+        };
+        match err {
+            ProviderError::Status { status: 429, .. } => {
+                let secs = err.retry_after_secs().unwrap_or(10);
+                let mut error = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_error",
+                    ErrorCode::UpstreamRateLimited,
+                    format!("The model provider is rate-limiting us; try again in {secs} s."),
+                );
+                error.body.retry_after_secs = Some(secs);
+                error
+            }
+            ProviderError::Status { status: 401 | 403, .. } => unavailable(
+                ErrorCode::UpstreamAuth,
+                "The model provider rejected the proxy's credentials; the operator needs to check OPENAI_API_KEY.".to_owned(),
+            ),
+            ProviderError::ModelNotFound { model } => unavailable(
+                ErrorCode::UpstreamModelNotFound,
+                format!("The model provider does not offer the model \"{model}\"; the operator needs to check OPENAI_MODEL."),
+            ),
+            ProviderError::ContextOverflow { .. } => Self::invalid(
+                ErrorCode::ContextLengthExceeded,
+                "The conversation is too long for the model; clear it or start a new one and try again.",
+            ),
+            ProviderError::Status { status: 400..=499, .. } => unavailable(
+                ErrorCode::UpstreamRejected,
+                "The model provider rejected the request; try rephrasing, or clear the conversation.".to_owned(),
+            ),
+            ProviderError::Status { status, .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                ErrorCode::UpstreamUnavailable,
+                format!("The model provider is having trouble (HTTP {status}); try again in a moment."),
+            ),
+            ProviderError::Connect(host) => unavailable(
+                ErrorCode::UpstreamUnreachable,
+                format!("Cannot reach the model provider at {host}; try again in a moment."),
+            ),
+            ProviderError::Timeout => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "api_error",
+                ErrorCode::UpstreamTimeout,
+                "The model provider took too long to answer; try again.",
+            ),
+            ProviderError::Transport(_) | ProviderError::Protocol(_) => unavailable(
+                ErrorCode::UpstreamInvalidResponse,
+                "The model provider sent a response the proxy could not read; try again.".to_owned(),
+            ),
+            ProviderError::Disconnected | ProviderError::InStream(_) => unavailable(
+                ErrorCode::UpstreamDisconnected,
+                "The model provider stopped in the middle of the reply; what arrived is kept. Try again to get a full answer.".to_owned(),
+            ),
+            ProviderError::ShuttingDown => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                ErrorCode::ShuttingDown,
+                "The server is restarting; try again in a few seconds.",
+            ),
+        }
+    }
+}
+
+/// The app's answer to a failed turn: like [`ApiError::from`], but a conversation longer
+/// than the model's context gets a plain sentence and its own code.
+pub fn app_error(err: ChatError) -> ApiError {
+    match err {
+        ChatError::ContextTooLong { limit }
+        | ChatError::Provider(ProviderError::ContextOverflow { limit }) => {
+            let limit = limit.map_or_else(String::new, |limit| format!(" ({limit} tokens)"));
+            ApiError::invalid(
+                ErrorCode::ContextTooLong,
+                format!(
+                    "This conversation is longer than the model can read{limit}, so it was not answered. If your message alone is too long, shorten it; otherwise start a new conversation. What you typed is saved."
+                ),
+            )
+        }
+        other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16, retry_after: Option<std::time::Duration>) -> ProviderError {
+        ProviderError::Status {
+            status,
+            code: None,
+            retry_after,
+            context_limit: None,
+        }
+    }
+
+    #[test]
+    fn people_get_sentences_with_the_wait() {
+        let error = ApiError::from(status(429, Some(std::time::Duration::from_secs(10))));
+        assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            error.body.message,
+            "The model provider is rate-limiting us; try again in 10 s."
+        );
+        assert_eq!(error.body.retry_after_secs, Some(10));
+        assert_eq!(
+            ApiError::from(status(503, None)).code(),
+            Some(ErrorCode::UpstreamUnavailable)
+        );
+    }
+
+    #[test]
+    fn a_context_overflow_reads_plainly_in_the_app_and_as_openai_on_v1() {
+        let overflow = || ProviderError::ContextOverflow { limit: Some(2048) };
+        let app = app_error(ChatError::from(overflow()));
+        assert_eq!(app.code(), Some(ErrorCode::ContextTooLong));
+        assert_eq!(app.status, StatusCode::BAD_REQUEST);
+        assert!(
+            app.body.message.starts_with(
+                "This conversation is longer than the model can read (2048 tokens), so"
+            )
+        );
+        let v1 = ApiError::from(ChatError::from(overflow()));
+        assert_eq!(v1.code(), Some(ErrorCode::ContextLengthExceeded));
+    }
+}

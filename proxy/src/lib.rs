@@ -11,8 +11,6 @@ pub mod chat;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
-pub mod demo;
-#[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
 pub mod limits;
@@ -25,6 +23,8 @@ pub mod moderation;
 #[cfg(feature = "server")]
 pub mod personas;
 #[cfg(feature = "server")]
+pub mod provider;
+#[cfg(feature = "server")]
 pub mod routes;
 #[cfg(feature = "server")]
 mod serve;
@@ -32,8 +32,11 @@ mod serve;
 pub mod state;
 #[cfg(feature = "server")]
 pub mod store;
+/// The OpenAI-compatible HTTP client under its old names: moderation calls it directly.
 #[cfg(feature = "server")]
-pub mod upstream;
+pub mod upstream {
+    pub use crate::provider::{ProviderError as UpstreamError, Upstream};
+}
 #[cfg(feature = "server")]
 pub mod web;
 

@@ -1,13 +1,11 @@
-//! Per-client rate limiting (token bucket by IP) and finding the client's address.
+//! Per-client rate limiting: a token bucket by IP.
 
 use std::{
     collections::HashMap,
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     sync::{Mutex, PoisonError},
     time::Instant,
 };
-
-use axum::{extract::ConnectInfo, http::request::Parts};
 
 /// A bucket per client: `per_minute` requests of burst, refilled evenly over a minute.
 pub struct RateLimiter {
@@ -73,37 +71,10 @@ impl RateLimiter {
     }
 }
 
-/// The client's address: the TCP peer, or with `trusted_proxies = n > 0` the n-th address from
-/// the right of `X-Forwarded-For` (each trusted proxy appends the address it saw).
-pub fn client_ip(parts: &Parts, trusted_proxies: usize) -> IpAddr {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
-    if trusted_proxies == 0 {
-        return peer;
-    }
-    let forwarded: Vec<IpAddr> = parts
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|entry| entry.trim().parse().ok())
-        .collect();
-    forwarded
-        .len()
-        .checked_sub(trusted_proxies)
-        .and_then(|index| forwarded.get(index).copied())
-        .or_else(|| forwarded.first().copied())
-        .unwrap_or(peer)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use axum::http::Request;
     use std::time::Duration;
 
     #[test]
@@ -122,20 +93,5 @@ mod tests {
                 .is_ok()
         );
         assert!(RateLimiter::new(0).check(client).is_ok());
-    }
-
-    #[test]
-    fn forwarded_for_is_trusted_only_when_configured() {
-        let request = Request::builder()
-            .header("x-forwarded-for", "1.1.1.1, 2.2.2.2")
-            .body(())
-            .unwrap();
-        let (mut parts, ()) = request.into_parts();
-        parts
-            .extensions
-            .insert(ConnectInfo(SocketAddr::from(([9, 9, 9, 9], 1))));
-        assert_eq!(client_ip(&parts, 0), IpAddr::from([9, 9, 9, 9]));
-        assert_eq!(client_ip(&parts, 1), IpAddr::from([2, 2, 2, 2]));
-        assert_eq!(client_ip(&parts, 2), IpAddr::from([1, 1, 1, 1]));
     }
 }

@@ -1,8 +1,7 @@
-//! Shared state: one `Clone` handle over the config, store, upstream, moderator, limits and metrics.
+//! Shared state: one `Clone` handle over the config, the chat core (store, provider, moderator, limits) and metrics.
 
 use std::{
-    net::IpAddr,
-    sync::{Arc, Mutex, PoisonError, Weak, atomic::Ordering::Relaxed},
+    sync::{Arc, Mutex, PoisonError, Weak},
     time::{Duration, Instant},
 };
 
@@ -10,14 +9,13 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     api::{Health, Mode, Status},
+    chat::{AllowAll, Chat, ChatParts},
     config::{Config, display_url},
-    error::ApiError,
-    limits::RateLimiter,
     metrics::Metrics,
     moderation::Moderator,
     personas::Persona,
-    store::{self, Store, StoreError, StoreHealth},
-    upstream::Upstream,
+    provider::{self, Provider},
+    store::{self, StoreError, StoreHealth},
 };
 
 /// Why the server could not be built.
@@ -40,10 +38,7 @@ pub struct AppState {
 
 struct Inner {
     config: Config,
-    store: Arc<dyn Store>,
-    upstream: Upstream,
-    moderator: Moderator,
-    limiter: RateLimiter,
+    chat: Chat,
     metrics: Arc<Metrics>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -58,31 +53,46 @@ struct Reachability {
 }
 
 impl AppState {
-    /// Opens the store and builds the upstream client. Inside a tokio runtime it also starts
-    /// the idle-session sweeper and the first reachability check.
+    /// Opens the store and chooses the provider (the upstream with a key, else the demo).
+    /// Inside a tokio runtime it also starts the idle-session sweeper and the first
+    /// reachability check.
     pub fn new(config: Config) -> Result<Self, StartupError> {
         let metrics = Arc::new(Metrics::default());
         let backups = crate::backup::Backups::start(&config).map_err(StartupError)?;
         let store = store::open(&config.data_dir)
             .map_err(|err| StartupError(format!("ASHLEY_DATA_DIR: {err}")))?;
-        let upstream = Upstream::new(&config, metrics.clone()).map_err(StartupError)?;
+        let (provider, upstream) =
+            provider::from_config(&config, metrics.clone()).map_err(StartupError)?;
         let moderator = Moderator::new(
             &config.moderation,
             config.moderation_failure,
             config.moderation_cache,
-            upstream.clone(),
+            upstream,
             metrics.clone(),
         );
+        let tasks = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let chat = Chat::new(ChatParts {
+            store,
+            provider,
+            moderator,
+            metrics: metrics.clone(),
+            authorizer: Box::new(AllowAll),
+            personas: config.personas.clone(),
+            rate_limit_per_minute: config.rate_limit_per_minute,
+            history_messages: config.history_messages,
+            context_tokens: config.context_tokens,
+            session_ttl: config.session_ttl,
+            shutdown: shutdown.clone(),
+            tasks: tasks.clone(),
+        });
         let state = Self {
             inner: Arc::new(Inner {
-                limiter: RateLimiter::new(config.rate_limit_per_minute),
                 config,
-                store,
-                upstream,
-                moderator,
+                chat,
                 metrics,
-                tasks: TaskTracker::new(),
-                shutdown: CancellationToken::new(),
+                tasks,
+                shutdown,
                 reachability: Mutex::new(Reachability::default()),
                 backups,
             }),
@@ -98,16 +108,19 @@ impl AppState {
         &self.inner.config
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
+    /// The chat core every API adapter calls.
+    pub fn chat(&self) -> &Chat {
+        &self.inner.chat
     }
 
-    pub fn upstream(&self) -> &Upstream {
-        &self.inner.upstream
+    /// The conversation store (for operators' tools and tests; requests go through [`Self::chat`]).
+    pub fn store(&self) -> &crate::chat::SharedStore {
+        self.inner.chat.store()
     }
 
-    pub fn moderator(&self) -> &Moderator {
-        &self.inner.moderator
+    /// The provider chosen at start-up.
+    pub fn provider(&self) -> &dyn Provider {
+        self.inner.chat.provider()
     }
 
     /// Snapshots of the database to persistent storage; `finish` them at shutdown.
@@ -117,11 +130,6 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
-    }
-
-    /// A key is configured: replies come from the upstream, not the demo backend.
-    pub fn is_live(&self) -> bool {
-        self.inner.config.api_key.is_some()
     }
 
     /// Tasks that outlive their request (streaming replies); shutdown waits for them.
@@ -138,20 +146,9 @@ impl AppState {
         self.inner.config.personas.get(id)
     }
 
-    /// Takes a rate-limit token for `client` or answers 429.
-    pub fn check_rate(&self, client: IpAddr) -> Result<(), ApiError> {
-        self.inner.limiter.check(client).map_err(|retry_after| {
-            self.inner.metrics.rate_limited.fetch_add(1, Relaxed);
-            ApiError::rate_limited(retry_after)
-        })
-    }
-
     /// Deletes sessions idle longer than the configured time to live.
     pub async fn expire_idle_sessions(&self) -> Result<usize, StoreError> {
-        self.inner
-            .store
-            .expire_idle_sessions(self.inner.config.session_ttl)
-            .await
+        self.inner.chat.expire_idle_sessions().await
     }
 
     /// The cached reachability; starts a background check when the cached one is stale.
@@ -170,7 +167,7 @@ impl AppState {
     }
 
     fn refresh_reachability_if_stale(&self) {
-        if !self.is_live() {
+        if self.provider().mode() != Mode::Live {
             return;
         }
         {
@@ -185,9 +182,9 @@ impl AppState {
         }
         let state = self.clone();
         tokio::spawn(async move {
-            let reachable = state.inner.upstream.check_reachable().await;
+            let reachable = state.provider().check_reachable().await;
             let mut reachability = state.lock_reachability();
-            reachability.checked = Some((Instant::now(), reachable));
+            reachability.checked = reachable.map(|reachable| (Instant::now(), reachable));
             reachability.checking = false;
         });
     }
@@ -196,7 +193,7 @@ impl AppState {
     pub async fn status(&self) -> Status {
         let metrics = &self.inner.metrics;
         let config = &self.inner.config;
-        let store = match self.inner.store.stats().await {
+        let store = match self.inner.chat.store_stats().await {
             Ok(stats) => stats,
             Err(err) => {
                 tracing::warn!("status could not read store stats: {err}");
@@ -208,7 +205,7 @@ impl AppState {
         let upstream_reachable = self.upstream_reachable();
         let degraded = upstream_reachable == Some(false)
             || metrics.recent_failure_rate() > 0.25
-            || self.inner.store.health() != StoreHealth::Ok;
+            || self.store().health() != StoreHealth::Ok;
         Status {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_secs: metrics.started.elapsed().as_secs(),
@@ -224,23 +221,15 @@ impl AppState {
             } else {
                 Health::Healthy
             },
-            mode: if self.is_live() {
-                Mode::Live
-            } else {
-                Mode::Demo
-            },
-            upstream_configured: self.is_live(),
+            mode: self.provider().mode(),
+            upstream_configured: self.provider().mode() == Mode::Live,
             upstream_reachable,
             upstream_base_url: display_url(&config.base_url),
-            model: if self.is_live() {
-                config.model.clone()
-            } else {
-                crate::demo::DEMO_MODEL.to_owned()
-            },
+            model: self.provider().model().to_owned(),
             moderation: config.moderation_description(),
             store,
             storage: self.inner.backups.storage_info(),
-            rate_limit_per_minute: self.inner.limiter.per_minute(),
+            rate_limit_per_minute: self.inner.chat.rate_limit_per_minute(),
             recent_latencies_ms: metrics.recent_latencies_ms(),
         }
     }

@@ -11,7 +11,7 @@ use axum::{
 use tower::ServiceExt as _;
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::{error::ApiError, routes};
+use crate::{api::ErrorCode, error::ApiError, routes};
 
 /// Long-lived, for files whose name carries a content hash (trunk's `name-<hash>.ext`).
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -56,7 +56,8 @@ impl WebBundle {
         // name a bundle file; the file server would fail on them with a 500.
         if has_control_chars(&path) || has_overlong_segment(&path) {
             return Ok(
-                ApiError::not_found("file_not_found", "There is no such file.").into_response(),
+                ApiError::not_found(ErrorCode::FileNotFound, "There is no such file.")
+                    .into_response(),
             );
         }
         let last_segment = path.rsplit('/').next().unwrap_or_default();
@@ -70,10 +71,11 @@ impl WebBundle {
             return Ok(with_cache_headers(response, last_segment));
         }
         if looks_like_file {
-            return Ok(
-                ApiError::not_found("file_not_found", format!("There is no file {path}."))
-                    .into_response(),
-            );
+            return Ok(ApiError::not_found(
+                ErrorCode::FileNotFound,
+                format!("There is no file {path}."),
+            )
+            .into_response());
         }
         // An app route (e.g. /chat): the single-page app handles it from the index.
         let mut index_request = Request::new(Body::empty());
@@ -87,7 +89,7 @@ impl WebBundle {
                 "The web app is not built: {} has no index.html. Build it with trunk or set ASHLEY_WEB_DIR.",
                 self.web_dir.display()
             );
-            return Ok(ApiError::not_found("web_app_missing", message).into_response());
+            return Ok(ApiError::not_found(ErrorCode::WebAppMissing, message).into_response());
         }
         Ok(with_cache_headers(index, "index.html"))
     }

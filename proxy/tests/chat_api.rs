@@ -222,7 +222,10 @@ async fn the_user_message_survives_an_upstream_failure() {
     let ChatEvent::Error { error } = events.last().unwrap() else {
         panic!("{events:?}");
     };
-    assert_eq!(error.code.as_deref(), Some("upstream_auth"));
+    assert_eq!(
+        error.code.map(ashley_proxy::api::ErrorCode::as_str),
+        Some("upstream_auth")
+    );
     let history = harness.history(&session).await;
     assert_eq!(history.messages.len(), 1);
     assert_eq!(history.messages[0].content, "[[status:401]] keep me");
@@ -237,7 +240,10 @@ async fn a_reply_cut_off_upstream_is_stored_as_partial() {
     let ChatEvent::Error { error } = events.last().unwrap() else {
         panic!("{events:?}");
     };
-    assert_eq!(error.code.as_deref(), Some("upstream_disconnected"));
+    assert_eq!(
+        error.code.map(ashley_proxy::api::ErrorCode::as_str),
+        Some("upstream_disconnected")
+    );
     let history = harness.history(&session).await;
     assert_eq!(history.messages.len(), 2);
     assert!(history.messages[1].partial);

@@ -209,7 +209,7 @@ async fn requests_queue_while_the_slot_is_busy() {
         .send();
     let slow = tokio::spawn(async move { slow.await.unwrap().text().await.unwrap() });
     common::eventually("the slow stream to hold the slot", async || {
-        (harness.state.upstream().in_flight() == 1).then_some(())
+        (harness.state.provider().in_flight() == 1).then_some(())
     })
     .await;
     let queued = harness

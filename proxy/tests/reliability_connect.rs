@@ -80,7 +80,7 @@ fn assert_unreachable_event(reply: &Reply) -> i64 {
         panic!("expected a final error event: {reply:?}");
     };
     assert_eq!(
-        error.code.as_deref(),
+        error.code.map(ashley_proxy::api::ErrorCode::as_str),
         Some("upstream_unreachable"),
         "{reply:?}"
     );

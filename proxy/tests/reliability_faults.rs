@@ -136,7 +136,11 @@ fn assert_clear_error_event(reply: &Reply, code: &str) {
     let Some(ChatEvent::Error { error }) = reply.last() else {
         panic!("expected a final error event, got {reply:?}");
     };
-    assert_eq!(error.code.as_deref(), Some(code), "{reply:?}");
+    assert_eq!(
+        error.code.map(ashley_proxy::api::ErrorCode::as_str),
+        Some(code),
+        "{reply:?}"
+    );
     assert_clear_message(&error.message);
 }
 

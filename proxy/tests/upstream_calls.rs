@@ -111,7 +111,10 @@ async fn an_unreachable_upstream_is_a_clear_message() {
     let ChatEvent::Error { error } = events.last().unwrap() else {
         panic!("{events:?}");
     };
-    assert_eq!(error.code.as_deref(), Some("upstream_unreachable"));
+    assert_eq!(
+        error.code.map(ashley_proxy::api::ErrorCode::as_str),
+        Some("upstream_unreachable")
+    );
     assert_eq!(
         error.message,
         "Cannot reach the model provider at 127.0.0.1; try again in a moment."

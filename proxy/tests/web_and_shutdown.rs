@@ -253,7 +253,10 @@ async fn shutdown_is_bounded_and_keeps_the_partial_reply() {
     let Some(ChatEvent::Error { error }) = events.last() else {
         panic!("{events:?}");
     };
-    assert_eq!(error.code.as_deref(), Some("shutting_down"));
+    assert_eq!(
+        error.code.map(ashley_proxy::api::ErrorCode::as_str),
+        Some("shutting_down")
+    );
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
         .unwrap()

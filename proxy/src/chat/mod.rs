@@ -1,44 +1,172 @@
-//! One reply, whoever asked: context building, the upstream or demo producer, the app's event stream.
+//! The chat core, free of HTTP: one `turn` (validate, authorize, limit, moderate, begin, stream, finish) for every API.
+//!
+//! `/api` and `/v1` are adapters: they parse their request into a [`Turn`], call
+//! [`Chat::turn`], and encode the [`Reply`]'s [`TurnEvent`]s in their own format.
 
-use std::time::Duration;
-
-use crate::{
-    api::{HistoryMessage, Role},
-    personas::Persona,
-    upstream::{ChatParams, WireMessage},
+use std::{
+    sync::{Arc, atomic::Ordering::Relaxed},
+    time::Duration,
 };
 
-mod app_reply;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    api::{HistoryMessage, StoreStats},
+    limits::RateLimiter,
+    metrics::Metrics,
+    moderation::Moderator,
+    personas::Personas,
+    provider::Provider,
+    store::StoreError,
+};
+
+mod authorize;
+mod context;
+mod error;
+mod event;
 pub mod fit;
-mod producer;
+mod persist;
+mod reply;
 mod reply_row;
+#[cfg(test)]
+mod tests;
+mod turn;
+pub mod validate;
 
-pub use app_reply::{AppReply, run_app_reply};
-pub use producer::Producer;
+pub use authorize::{Action, AllowAll, Authorize, Caller};
+pub use context::context;
+pub use error::ChatError;
+pub use event::{Completed, Done, TurnEvent};
+pub use persist::SharedStore;
+pub use reply::Reply;
+pub use turn::{Conversation, Said, Speaker, Turn};
 
-/// The persona's system prompt followed by `history` (oldest first).
-pub fn context(persona: &Persona, history: &[HistoryMessage]) -> ChatParams {
-    let mut messages = Vec::with_capacity(history.len() + 1);
-    messages.push(WireMessage {
-        role: "system",
-        content: persona.system_prompt.clone(),
-    });
-    // A reply cut before any text arrived (crash, Stop) says nothing; partial text is kept as said.
-    let spoken = history
-        .iter()
-        .filter(|message| !(message.role == Role::Assistant && message.content.is_empty()));
-    messages.extend(spoken.map(|message| WireMessage {
-        role: match message.role {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        },
-        content: message.content.clone(),
-    }));
-    ChatParams {
-        messages,
-        temperature: persona.temperature,
-        max_tokens: persona.max_tokens,
+/// Which API a turn came through: the label on its metrics and usage rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    App,
+    V1,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::App => "app",
+            Self::V1 => "v1",
+        }
     }
+}
+
+/// What the core is built from.
+pub struct ChatParts {
+    pub store: SharedStore,
+    pub provider: Arc<dyn Provider>,
+    pub moderator: Moderator,
+    pub metrics: Arc<Metrics>,
+    pub authorizer: Box<dyn Authorize>,
+    pub personas: Personas,
+    pub rate_limit_per_minute: u32,
+    /// Stored messages sent as context besides the new one.
+    pub history_messages: usize,
+    /// The model's context in tokens; 0: unknown (only the provider's overflow error trims).
+    pub context_tokens: usize,
+    pub session_ttl: Duration,
+    /// Replies still running when it fires store what they have and end.
+    pub shutdown: CancellationToken,
+    /// Work that outlives a request (finishing a reply); shutdown waits for it.
+    pub tasks: TaskTracker,
+}
+
+/// The chat core: `Clone` shares everything.
+#[derive(Clone)]
+pub struct Chat {
+    inner: Arc<ChatParts>,
+    limiter: Arc<RateLimiter>,
+}
+
+impl Chat {
+    pub fn new(parts: ChatParts) -> Self {
+        Self {
+            limiter: Arc::new(RateLimiter::new(parts.rate_limit_per_minute)),
+            inner: Arc::new(parts),
+        }
+    }
+
+    pub fn provider(&self) -> &dyn Provider {
+        &*self.inner.provider
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.inner.store
+    }
+
+    pub fn rate_limit_per_minute(&self) -> u32 {
+        self.limiter.per_minute()
+    }
+
+    /// Takes a rate-limit token for the caller.
+    pub fn check_rate(&self, caller: &Caller) -> Result<(), ChatError> {
+        self.limiter.check(caller.ip).map_err(|retry_after_secs| {
+            self.inner.metrics.rate_limited.fetch_add(1, Relaxed);
+            ChatError::RateLimited { retry_after_secs }
+        })
+    }
+
+    async fn authorize(&self, caller: &Caller, action: Action<'_>) -> Result<(), ChatError> {
+        self.inner.authorizer.authorize(caller, action).await
+    }
+
+    /// A new session with an unguessable id.
+    pub async fn create_session(&self, caller: &Caller) -> Result<String, ChatError> {
+        self.authorize(caller, Action::CreateSession).await?;
+        self.check_rate(caller)?;
+        let id = new_session_id()?;
+        persist::create_session(&*self.inner.store, id.clone()).await?;
+        Ok(id)
+    }
+
+    /// Every message of a session, oldest first.
+    pub async fn history(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Vec<HistoryMessage>, ChatError> {
+        validate::session_id(id)?;
+        self.authorize(caller, Action::ReadSession(id)).await?;
+        persist::history(&*self.inner.store, id.to_owned())
+            .await?
+            .ok_or_else(ChatError::unknown_session)
+    }
+
+    /// Removes a session's messages; the id stays valid.
+    pub async fn clear_session(&self, caller: &Caller, id: &str) -> Result<(), ChatError> {
+        validate::session_id(id)?;
+        self.authorize(caller, Action::ClearSession(id)).await?;
+        if persist::clear_session(&*self.inner.store, id.to_owned()).await? {
+            Ok(())
+        } else {
+            Err(ChatError::unknown_session())
+        }
+    }
+
+    pub async fn store_stats(&self) -> Result<StoreStats, StoreError> {
+        persist::stats(&*self.inner.store).await
+    }
+
+    /// Deletes sessions idle longer than the configured time to live.
+    pub async fn expire_idle_sessions(&self) -> Result<usize, StoreError> {
+        persist::expire_idle_sessions(&*self.inner.store, self.inner.session_ttl).await
+    }
+}
+
+/// 40 hex digits from the OS's random source.
+fn new_session_id() -> Result<String, ChatError> {
+    let mut bytes = [0u8; validate::SESSION_ID_BYTES];
+    getrandom::fill(&mut bytes).map_err(|err| {
+        tracing::error!("no randomness for a session id: {err}");
+        ChatError::NoRandomness
+    })?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 /// Milliseconds, saturating.

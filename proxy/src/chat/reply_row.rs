@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt as _;
 use tokio::task::JoinHandle;
 
-use crate::{state::AppState, store::StoreError};
+use super::persist::{self, SharedStore};
+use crate::store::StoreError;
 
 /// At most this often a streaming reply's text is written to the store ...
 const SAVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -27,7 +28,7 @@ impl ReplyRow {
     /// Starts writing `reply` when a save is due and none is running.
     pub(super) fn save_progress(
         &mut self,
-        state: &AppState,
+        store: &SharedStore,
         session_id: &str,
         persona: &str,
         reply: &str,
@@ -43,14 +44,14 @@ impl ReplyRow {
         if !due {
             return;
         }
-        let content = reply.to_owned();
+        let text = reply.to_owned();
         let existing = self.id;
         let (session_id, persona) = (session_id.to_owned(), persona.to_owned());
-        let store = state.store().clone();
+        let store = store.clone();
         let save = tokio::spawn(async move {
             match existing {
-                Some(id) => store.save_progress(id, &content).await.map(|()| id),
-                None => store.start_reply(&session_id, &persona, &content).await,
+                Some(id) => persist::save_progress(&*store, id, text).await.map(|()| id),
+                None => persist::start_reply(&*store, session_id, persona, text).await,
             }
         });
         self.saving = Some((save, reply.len()));

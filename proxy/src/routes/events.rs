@@ -13,6 +13,11 @@ use tokio::sync::mpsc;
 
 use crate::api::ChatEvent;
 
+/// Where the app's reply task sends its events. Boxed: a channel allocates its slots in blocks
+/// of 32, so boxing keeps an open stream's channel at 32 pointers instead of 32 whole events
+/// (3.5 KB, which is 7 MB across 2,000 streams).
+pub type EventSender = mpsc::Sender<Box<ChatEvent>>;
+
 fn to_sse(event: &ChatEvent) -> Event {
     let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned());
     Event::default().event(event.name()).data(data)

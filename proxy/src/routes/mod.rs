@@ -1,35 +1,62 @@
 //! HTTP routes: the app's API, the OpenAI-compatible API, health and metrics, and their shared extractors.
 
-use std::{net::IpAddr, time::Instant};
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Instant,
+};
 
 use axum::{
-    extract::{FromRequestParts, MatchedPath, Request, State},
+    extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State},
     http::{HeaderValue, StatusCode, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 
-use crate::{error::ApiError, limits, state::AppState};
+use crate::{api::ErrorCode, chat::Caller, error::ApiError, state::AppState};
 
 pub mod app;
 pub mod events;
 pub mod openai;
 
-/// The client's address for rate limiting (see [`limits::client_ip`]).
-pub struct ClientIp(pub IpAddr);
+/// Who is asking, for the chat core: the client's address (see [`client_ip`]).
+pub struct ClientCaller(pub Caller);
 
-impl FromRequestParts<AppState> for ClientIp {
+impl FromRequestParts<AppState> for ClientCaller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self(limits::client_ip(
-            parts,
-            state.config().trusted_proxies,
-        )))
+        let ip = client_ip(parts, state.config().trusted_proxies);
+        Ok(Self(Caller { ip }))
     }
+}
+
+/// The client's address: the TCP peer, or with `trusted_proxies = n > 0` the n-th address from
+/// the right of `X-Forwarded-For` (each trusted proxy appends the address it saw).
+pub fn client_ip(parts: &Parts, trusted_proxies: usize) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
+    if trusted_proxies == 0 {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|entry| entry.trim().parse().ok())
+        .collect();
+    forwarded
+        .len()
+        .checked_sub(trusted_proxies)
+        .and_then(|index| forwarded.get(index).copied())
+        .or_else(|| forwarded.first().copied())
+        .unwrap_or(peer)
 }
 
 /// `GET /healthz`: the process is up and serving.
@@ -39,7 +66,7 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.metrics().render(state.upstream().in_flight());
+    let body = state.metrics().render(state.provider().in_flight());
     (
         [(
             header::CONTENT_TYPE,
@@ -53,7 +80,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// Unknown `/api` and `/v1` paths get a JSON 404, never the web app's index page.
 pub async fn api_not_found(request: Request) -> ApiError {
     ApiError::not_found(
-        "unknown_endpoint",
+        ErrorCode::UnknownEndpoint,
         format!(
             "There is no endpoint {} {}.",
             request.method(),
@@ -67,7 +94,7 @@ pub async fn method_not_allowed(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "invalid_request_error",
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!(
             "{} is not allowed on {}.",
             request.method(),
@@ -89,4 +116,26 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .metrics()
         .record_http(route, response.status().as_u16(), started.elapsed());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use axum::http::Request;
+
+    #[test]
+    fn forwarded_for_is_trusted_only_when_configured() {
+        let request = Request::builder()
+            .header("x-forwarded-for", "1.1.1.1, 2.2.2.2")
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = request.into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(SocketAddr::from(([9, 9, 9, 9], 1))));
+        assert_eq!(client_ip(&parts, 0), IpAddr::from([9, 9, 9, 9]));
+        assert_eq!(client_ip(&parts, 1), IpAddr::from([2, 2, 2, 2]));
+        assert_eq!(client_ip(&parts, 2), IpAddr::from([1, 1, 1, 1]));
+    }
 }

@@ -211,7 +211,7 @@ impl Reply {
     /// The error code of the final `error` event or of the JSON error body.
     pub fn error_code(&self) -> Option<String> {
         if let Some(ChatEvent::Error { error }) = self.last() {
-            return error.code.clone();
+            return error.code.map(|code| code.as_str().to_owned());
         }
         self.error
             .as_ref()

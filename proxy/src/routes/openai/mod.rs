@@ -2,7 +2,7 @@
 
 use std::{
     fmt::Write as _,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
@@ -13,14 +13,11 @@ use axum::{
 };
 
 use crate::{
-    chat::millis,
+    chat::{Turn, validate},
     error::{ApiError, AppJson, AppPath},
-    metrics::Outcome,
     personas::Persona,
-    routes::ClientIp,
+    routes::ClientCaller,
     state::AppState,
-    store::{self, UsageRecord},
-    upstream::Usage,
 };
 
 mod non_stream;
@@ -28,7 +25,6 @@ mod request;
 mod stream;
 mod wire;
 
-pub use request::{Prepared, prepare};
 use wire::{CompletionRequest, ModelList, ModelObject};
 
 pub fn routes() -> Router<AppState> {
@@ -64,66 +60,8 @@ async fn model(
     State(state): State<AppState>,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<ModelObject>, ApiError> {
-    let persona = find_model(&state, &id)?;
+    let persona = validate::model(&state.config().personas, &id)?;
     Ok(Json(model_object(persona)))
-}
-
-fn find_model<'a>(state: &'a AppState, id: &str) -> Result<&'a Persona, ApiError> {
-    state.persona(id).ok_or_else(|| {
-        ApiError::not_found(
-            "model_not_found",
-            format!(
-                "The model `{id}` does not exist. The models here are the personas: {}.",
-                state.config().personas.ids()
-            ),
-        )
-        .with_param("model")
-    })
-}
-
-/// What came back, for metrics and the usage table.
-#[derive(Clone, Copy, Default)]
-struct ReplyFigures {
-    chars: usize,
-    usage: Option<Usage>,
-    ttft: Option<Duration>,
-}
-
-/// Counts one finished (or refused, or failed) request in the metrics and the usage table;
-/// neither waits on anything (the usage row is queued for a background writer).
-fn record(
-    state: &AppState,
-    prepared: &Prepared,
-    outcome: Outcome,
-    reply: ReplyFigures,
-    started: Instant,
-) {
-    let total = started.elapsed();
-    let usage = reply.usage;
-    let tokens = (
-        usage.map(|u| u.prompt_tokens),
-        usage.map(|u| u.completion_tokens),
-    );
-    state
-        .metrics()
-        .record_reply("v1", outcome, reply.ttft, total, tokens);
-    let message_chars = prepared
-        .user_texts
-        .last()
-        .map_or(0, |text| text.chars().count());
-    state.store().record_usage(UsageRecord {
-        at_ms: store::now_ms(),
-        source: "v1".to_owned(),
-        persona: prepared.persona.id.clone(),
-        outcome: outcome.name().to_owned(),
-        message_chars: u64::try_from(message_chars).unwrap_or(u64::MAX),
-        reply_chars: u64::try_from(reply.chars).unwrap_or(u64::MAX),
-        prompt_tokens: tokens.0,
-        completion_tokens: tokens.1,
-        total_tokens: usage.map(|u| u.total_tokens),
-        ttft_ms: reply.ttft.map(millis),
-        total_ms: millis(total),
-    });
 }
 
 /// `chatcmpl-` and 24 random hex digits, like OpenAI's ids.
@@ -140,16 +78,17 @@ fn completion_id() -> String {
 
 async fn chat_completions(
     State(state): State<AppState>,
-    ClientIp(client): ClientIp,
+    ClientCaller(caller): ClientCaller,
     AppJson(request): AppJson<CompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    state.check_rate(client)?;
-    let prepared = prepare(&state, request)?;
-    request::moderate(&state, &prepared, started).await?;
-    if prepared.stream {
-        stream::stream_completion(state, prepared, started).await
+    let (conversation, asked) = request::conversation(request)?;
+    let reply = state
+        .chat()
+        .turn(caller, Turn::Complete(conversation))
+        .await?;
+    if asked.stream {
+        stream::respond(reply, asked.include_usage).await
     } else {
-        non_stream::complete(&state, &prepared, started).await
+        non_stream::respond(reply).await
     }
 }

@@ -1,10 +1,11 @@
 //! Streamed `/v1/chat/completions`: each delta becomes a `chat.completion.chunk` the moment it arrives.
 //!
-//! The response body itself pulls from the upstream: no task and no channel sit between the
-//! upstream read and the client write, so a delta crosses no thread. A client that goes away
-//! drops the body, and with it the upstream stream; the reply is then counted as cut short.
+//! The response body itself pulls the core's reply, which pulls the provider: no task and no
+//! channel sit between the upstream read and the client write, so a delta crosses no thread.
+//! A client that goes away drops the body, and with it the reply; the core then counts it as
+//! cut short.
 
-use std::{convert::Infallible, pin::Pin, time::Instant};
+use std::convert::Infallible;
 
 use axum::{
     body::Body,
@@ -12,56 +13,32 @@ use axum::{
     response::{IntoResponse as _, Response},
 };
 use bytes::Bytes;
-use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::{
-    Prepared, ReplyFigures, completion_id, record, unix_now,
+    completion_id, unix_now,
     wire::{ChatChunk, ChunkChoice, ChunkDelta, UsageField},
 };
 use crate::{
-    chat::Producer,
+    chat::{Reply, TurnEvent},
     error::ApiError,
-    metrics::Outcome,
+    provider::Usage,
     routes::events::no_proxy_buffering,
-    state::AppState,
-    upstream::{UpstreamError, Usage},
 };
 
-/// Opens the upstream first, so failures before the first byte get a real HTTP status; then
+/// Opens the provider first, so failures before the first byte get a real HTTP status; then
 /// answers with a body that forwards each delta as it arrives.
-pub(super) async fn stream_completion(
-    state: AppState,
-    prepared: Prepared,
-    started: Instant,
-) -> Result<Response, ApiError> {
-    let producer = match Producer::start(&state, &prepared.persona, &prepared.params).await {
-        Ok(producer) => producer,
-        Err(err) => {
-            record(
-                &state,
-                &prepared,
-                Outcome::Error,
-                ReplyFigures::default(),
-                started,
-            );
-            return Err(err.to_api_error(state.upstream().model()));
-        }
-    };
+pub(super) async fn respond(mut reply: Reply, include_usage: bool) -> Result<Response, ApiError> {
+    reply.open().await?;
     let frames = ChunkFrames::new(
         completion_id(),
         unix_now(),
-        producer.model(state.upstream().model()),
-        prepared.include_usage,
+        reply.model().to_owned(),
+        include_usage,
     );
     let chunks = Chunks {
-        shutting_down: Box::pin(state.shutdown_token().cancelled_owned()),
-        state,
-        prepared,
-        producer,
-        started,
+        reply,
         frames,
         phase: Phase::Opening,
-        reply: ReplyFigures::default(),
     };
     let body = futures_util::stream::unfold(chunks, |mut chunks| async move {
         let frame = chunks.next_frame().await?;
@@ -92,14 +69,9 @@ enum Phase {
 
 /// One streamed reply, pulled by the response body.
 struct Chunks {
-    state: AppState,
-    prepared: Prepared,
-    producer: Producer,
-    started: Instant,
+    reply: Reply,
     frames: ChunkFrames,
     phase: Phase,
-    reply: ReplyFigures,
-    shutting_down: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 impl Chunks {
@@ -113,71 +85,31 @@ impl Chunks {
             Phase::Finished => return None,
             Phase::Streaming => {}
         }
-        let piece = tokio::select! {
-            piece = self.producer.next() => piece,
-            () = &mut self.shutting_down => Some(Err(UpstreamError::ShuttingDown)),
-        };
-        match piece {
-            Some(Ok(text)) => {
-                let started = self.started;
-                self.reply.ttft.get_or_insert_with(|| started.elapsed());
-                self.reply.chars += text.chars().count();
-                Some(self.frames.delta(&text))
-            }
-            None => {
+        loop {
+            let Some(event) = self.reply.next().await else {
                 self.phase = Phase::Finished;
-                self.reply.usage = self.producer.usage();
-                let finish_reason = self.producer.finish_reason();
-                let ending = self.frames.ending(&finish_reason, self.reply.usage);
-                // Counted before the last frame is written: a client that read `[DONE]`
-                // finds its reply in the metrics.
-                record(
-                    &self.state,
-                    &self.prepared,
-                    Outcome::Complete,
-                    self.reply,
-                    self.started,
-                );
-                Some(ending)
+                return None;
+            };
+            match event {
+                TurnEvent::Delta(text) => return Some(self.frames.delta(&text)),
+                // Counted by the core before the last frame is written: a client that read
+                // `[DONE]` finds its reply in the metrics.
+                TurnEvent::Done(done) => {
+                    self.phase = Phase::Finished;
+                    return Some(self.frames.ending(&done.finish_reason, done.usage));
+                }
+                TurnEvent::Failed(err) => {
+                    self.phase = Phase::Finished;
+                    // OpenAI's SDKs raise an APIError for a chunk carrying `error`.
+                    let body = crate::api::ErrorResponse {
+                        error: ApiError::from(err).body,
+                    };
+                    return Some(sse_frame(
+                        serde_json::to_vec(&body).unwrap_or_default().as_slice(),
+                    ));
+                }
+                TurnEvent::Started { .. } | TurnEvent::Notice(_) => {}
             }
-            Some(Err(err)) => {
-                self.phase = Phase::Finished;
-                self.record_cut();
-                self.state.metrics().record_stream_error();
-                // OpenAI's SDKs raise an APIError for a chunk carrying `error`.
-                let body = crate::api::ErrorResponse {
-                    error: err.to_api_error(self.frames.model()).body,
-                };
-                Some(sse_frame(
-                    serde_json::to_vec(&body).unwrap_or_default().as_slice(),
-                ))
-            }
-        }
-    }
-
-    /// A reply that ended early: partial when some text went out, else an error.
-    fn record_cut(&mut self) {
-        self.reply.usage = self.producer.usage();
-        let outcome = if self.reply.chars > 0 {
-            Outcome::Partial
-        } else {
-            Outcome::Error
-        };
-        record(
-            &self.state,
-            &self.prepared,
-            outcome,
-            self.reply,
-            self.started,
-        );
-    }
-}
-
-impl Drop for Chunks {
-    /// The client went away mid-reply (the body is dropped unfinished).
-    fn drop(&mut self) {
-        if !matches!(self.phase, Phase::Finished) {
-            self.record_cut();
         }
     }
 }
@@ -235,10 +167,6 @@ impl ChunkFrames {
             (prefix, suffix)
         });
         frames
-    }
-
-    fn model(&self) -> &str {
-        &self.model
     }
 
     fn usage_field(&self) -> UsageField {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::upstream::Usage;
+use crate::provider::Usage;
 
 #[derive(Deserialize)]
 pub struct CompletionRequest {

@@ -6,26 +6,29 @@ use bytes::Bytes;
 use futures_util::{StreamExt as _, stream::BoxStream};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{UpstreamError, Usage, failure, wire::Chunk};
-use crate::sse::SseDecoder;
+use super::wire::Chunk;
+use crate::{
+    provider::{Finish, Piece, ProviderError, ReplyStream, Usage, error},
+    sse::SseDecoder,
+};
 
 /// A streamed reply; holds its concurrency slot until dropped.
-pub struct ReplyStream {
+pub struct UpstreamReply {
     bytes: BoxStream<'static, reqwest::Result<Bytes>>,
     decoder: SseDecoder,
     pending: VecDeque<String>,
     /// An error met while text from the same read was still queued: handed out after that text.
-    failed: Option<UpstreamError>,
+    failed: Option<ProviderError>,
     secrets: Arc<[String]>,
     idle_timeout: Duration,
-    pub model: Option<String>,
-    pub usage: Option<Usage>,
-    pub finish_reason: Option<String>,
+    model: Option<String>,
+    usage: Option<Usage>,
+    finish_reason: Option<String>,
     done: bool,
-    permit: Option<OwnedSemaphorePermit>,
+    _permit: OwnedSemaphorePermit,
 }
 
-impl ReplyStream {
+impl UpstreamReply {
     /// Reads the body of a 200 streamed answer; `permit` is the concurrency slot it holds.
     pub(super) fn new(
         response: reqwest::Response,
@@ -44,19 +47,34 @@ impl ReplyStream {
             usage: None,
             finish_reason: None,
             done: false,
-            permit: Some(permit),
+            _permit: permit,
         }
     }
 
-    /// Closes the upstream connection and frees the concurrency slot now.
-    pub fn release(&mut self) {
-        self.permit = None;
-        self.bytes = futures_util::stream::empty().boxed();
-        self.done = true;
+    /// The provider-neutral stream: text pieces, then one [`Piece::End`]. The reply (and its
+    /// slot and connection) is dropped as soon as it ends or fails, before the caller stores
+    /// anything. `unfold` keeps the pending read inline: no allocation per delta.
+    pub(super) fn into_stream(self) -> ReplyStream {
+        futures_util::stream::unfold(Some(self), |reply| async move {
+            let mut reply = reply?;
+            match reply.next_delta().await {
+                Some(Ok(text)) => Some((Ok(Piece::Text(text)), Some(reply))),
+                Some(Err(err)) => Some((Err(err), None)),
+                None => {
+                    let finish = Finish {
+                        model: reply.model.take(),
+                        usage: reply.usage,
+                        finish_reason: reply.finish_reason.take(),
+                    };
+                    Some((Ok(Piece::End(finish)), None))
+                }
+            }
+        })
+        .boxed()
     }
 
     /// The next piece of text; `None` once the upstream finished cleanly.
-    pub async fn next_delta(&mut self) -> Option<Result<String, UpstreamError>> {
+    async fn next_delta(&mut self) -> Option<Result<String, ProviderError>> {
         loop {
             if let Some(text) = self.pending.pop_front() {
                 return Some(Ok(text));
@@ -69,18 +87,18 @@ impl ReplyStream {
             }
             let read = tokio::time::timeout(self.idle_timeout, self.bytes.next()).await;
             let bytes = match read {
-                Err(_elapsed) => return Some(Err(UpstreamError::Timeout)),
+                Err(_elapsed) => return Some(Err(ProviderError::Timeout)),
                 Ok(None) => {
                     self.done = true;
                     // Without `[DONE]` or a finish reason the reply was cut off.
                     return match self.finish_reason {
                         Some(_) => None,
-                        None => Some(Err(UpstreamError::Disconnected)),
+                        None => Some(Err(ProviderError::Disconnected)),
                     };
                 }
                 Ok(Some(Err(_))) => {
                     self.done = true;
-                    return Some(Err(UpstreamError::Disconnected));
+                    return Some(Err(ProviderError::Disconnected));
                 }
                 Ok(Some(Ok(bytes))) => bytes,
             };
@@ -99,15 +117,15 @@ impl ReplyStream {
         }
     }
 
-    fn take_event(&mut self, data: &str) -> Result<(), UpstreamError> {
+    fn take_event(&mut self, data: &str) -> Result<(), ProviderError> {
         if data.trim() == "[DONE]" {
             self.done = true;
             return Ok(());
         }
         let chunk: Chunk = serde_json::from_str(data)
-            .map_err(|err| UpstreamError::Protocol(format!("stream chunk: {err}")))?;
+            .map_err(|err| ProviderError::Protocol(format!("stream chunk: {err}")))?;
         if let Some(error) = chunk.error {
-            return Err(UpstreamError::InStream(failure::error_code(&error)));
+            return Err(ProviderError::InStream(error::error_code(&error)));
         }
         if let Some(model) = chunk.model
             && !model.is_empty()

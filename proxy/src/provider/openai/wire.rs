@@ -1,21 +1,8 @@
-//! What goes over the wire to the provider: request bodies, completions, stream chunks, moderation verdicts.
+//! What goes over the wire to an OpenAI-compatible server: request bodies, completions, stream chunks, moderation verdicts.
 
 use serde::{Deserialize, Serialize};
 
-/// One message of the context sent upstream.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct WireMessage {
-    pub role: &'static str,
-    pub content: String,
-}
-
-/// What to ask the model.
-#[derive(Clone, Debug, Default)]
-pub struct ChatParams {
-    pub messages: Vec<WireMessage>,
-    pub temperature: f32,
-    pub max_tokens: u32,
-}
+use crate::provider::{Usage, WireMessage};
 
 #[derive(Serialize)]
 pub(super) struct ChatBody<'a> {
@@ -31,23 +18,6 @@ pub(super) struct ChatBody<'a> {
 #[derive(Serialize)]
 pub(super) struct StreamOptions {
     pub(super) include_usage: bool,
-}
-
-/// Token counts as the provider reports them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-    pub total_tokens: u32,
-}
-
-/// A finished non-streamed completion.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Completion {
-    pub model: String,
-    pub content: String,
-    pub finish_reason: String,
-    pub usage: Option<Usage>,
 }
 
 #[derive(Deserialize)]

@@ -1,4 +1,4 @@
-//! The upstream client: one pooled connection set, timeouts, retries with backoff, streaming.
+//! The OpenAI-compatible provider: one pooled connection set, timeouts, retries with backoff, streaming.
 
 use std::{
     sync::{Arc, atomic::Ordering::Relaxed},
@@ -11,16 +11,16 @@ use reqwest::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::{config::Config, metrics::Metrics};
+use futures_util::future::BoxFuture;
 
-mod failure;
+use super::{ChatParams, Completion, Provider, ProviderError, ReplyStream, error::describe};
+use crate::{api::Mode, config::Config, metrics::Metrics, personas::Persona};
+
 mod reply_stream;
 mod wire;
 
-pub use failure::UpstreamError;
-pub use reply_stream::ReplyStream;
+use reply_stream::UpstreamReply;
 use wire::{ChatBody, CompletionBody, ModerationBody, StreamOptions};
-pub use wire::{ChatParams, Completion, Usage, WireMessage};
 
 /// Retry-after values above this are not waited out: the person is told to come back instead.
 const LONGEST_HONOURED_WAIT: Duration = Duration::from_secs(20);
@@ -84,16 +84,6 @@ impl Upstream {
         })
     }
 
-    pub fn model(&self) -> &str {
-        &self.model
-    }
-
-    /// Upstream calls running now.
-    pub fn in_flight(&self) -> usize {
-        self.max_slots
-            .saturating_sub(self.slots.available_permits())
-    }
-
     fn url(&self, path: &str) -> Url {
         self.base_url
             .join(path)
@@ -109,31 +99,31 @@ impl Upstream {
     }
 
     /// Waits for one of the capped upstream slots; requests queue here rather than fail.
-    async fn slot(&self) -> Result<OwnedSemaphorePermit, UpstreamError> {
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, ProviderError> {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             return Ok(permit);
         }
         self.metrics.upstream_queued.fetch_add(1, Relaxed);
         let permit = self.slots.clone().acquire_owned().await;
         self.metrics.upstream_queued.fetch_sub(1, Relaxed);
-        permit.map_err(|_| UpstreamError::ShuttingDown)
+        permit.map_err(|_| ProviderError::ShuttingDown)
     }
 
     /// Sends with retries on 408/409/429/5xx and connection errors (at most `retries`),
     /// honouring retry-after. Only whole requests are retried: nothing has been forwarded yet.
-    async fn send(&self, build: impl Fn() -> RequestBuilder) -> Result<Response, UpstreamError> {
+    async fn send(&self, build: impl Fn() -> RequestBuilder) -> Result<Response, ProviderError> {
         let mut attempt = 0;
         loop {
             self.metrics.upstream_requests.fetch_add(1, Relaxed);
             let failure = match tokio::time::timeout(self.timeout, build().send()).await {
-                Err(_elapsed) => UpstreamError::Timeout,
+                Err(_elapsed) => ProviderError::Timeout,
                 Ok(Ok(response)) if response.status().is_success() => return Ok(response),
-                Ok(Ok(response)) => UpstreamError::from_response(response).await,
+                Ok(Ok(response)) => ProviderError::from_response(response).await,
                 // Before `is_timeout`: a connect timeout sent nothing, so it is retried like a
                 // refused connection and reported as unreachable, not as a slow answer.
-                Ok(Err(err)) if err.is_connect() => UpstreamError::Connect(self.host()),
-                Ok(Err(err)) if err.is_timeout() => UpstreamError::Timeout,
-                Ok(Err(err)) => UpstreamError::Transport(failure::describe(&err)),
+                Ok(Err(err)) if err.is_connect() => ProviderError::Connect(self.host()),
+                Ok(Err(err)) if err.is_timeout() => ProviderError::Timeout,
+                Ok(Err(err)) => ProviderError::Transport(describe(&err)),
             }
             .redact(&self.secrets);
             let wait = match failure.retry_delay(attempt, self.retry_base) {
@@ -164,7 +154,7 @@ impl Upstream {
     }
 
     /// Starts a streamed completion; returns once the upstream answered with 200.
-    pub async fn stream_chat(&self, params: &ChatParams) -> Result<ReplyStream, UpstreamError> {
+    async fn stream_chat(&self, params: &ChatParams) -> Result<UpstreamReply, ProviderError> {
         let permit = self.slot().await?;
         let body = serde_json::to_vec(&ChatBody {
             model: &self.model,
@@ -176,7 +166,7 @@ impl Upstream {
                 include_usage: true,
             }),
         })
-        .map_err(|err| UpstreamError::Transport(err.to_string()))?;
+        .map_err(|err| ProviderError::Transport(err.to_string()))?;
         let url = self.url("chat/completions");
         // Boxed: the sending state (timers, retries, the pending request) is large and needed
         // only until the answer starts; unboxed it would sit in every streaming reply's task.
@@ -186,7 +176,7 @@ impl Upstream {
                 .body(body.clone())
         }))
         .await?;
-        Ok(ReplyStream::new(
+        Ok(UpstreamReply::new(
             response,
             self.secrets.clone(),
             self.timeout,
@@ -201,7 +191,7 @@ impl Upstream {
         url: Url,
         body: Vec<u8>,
         what: &str,
-    ) -> Result<T, UpstreamError> {
+    ) -> Result<T, ProviderError> {
         let response = self
             .send(|| {
                 self.post(url.clone())
@@ -211,14 +201,14 @@ impl Upstream {
             .await?;
         let bytes = tokio::time::timeout(self.timeout, response.bytes())
             .await
-            .map_err(|_| UpstreamError::Timeout)?
-            .map_err(|err| UpstreamError::Transport(failure::describe(&err)))?;
+            .map_err(|_| ProviderError::Timeout)?
+            .map_err(|err| ProviderError::Transport(describe(&err)))?;
         serde_json::from_slice(&bytes)
-            .map_err(|err| UpstreamError::Protocol(format!("{what}: {err}")))
+            .map_err(|err| ProviderError::Protocol(format!("{what}: {err}")))
     }
 
     /// A whole completion in one response.
-    pub async fn complete_chat(&self, params: &ChatParams) -> Result<Completion, UpstreamError> {
+    async fn complete_chat(&self, params: &ChatParams) -> Result<Completion, ProviderError> {
         let _permit = self.slot().await?;
         let body = serde_json::to_vec(&ChatBody {
             model: &self.model,
@@ -228,7 +218,7 @@ impl Upstream {
             stream: false,
             stream_options: None,
         })
-        .map_err(|err| UpstreamError::Transport(err.to_string()))?;
+        .map_err(|err| ProviderError::Transport(err.to_string()))?;
         let parsed: CompletionBody = self
             .post_json(self.url("chat/completions"), body, "completion body")
             .await?;
@@ -259,13 +249,13 @@ impl Upstream {
         base: &Url,
         model: &str,
         input: &str,
-    ) -> Result<Vec<String>, UpstreamError> {
+    ) -> Result<Vec<String>, ProviderError> {
         let url = base.join("moderations").unwrap_or_else(|_| base.clone());
         let body = serde_json::to_vec(&serde_json::json!({"model": model, "input": input}))
-            .map_err(|err| UpstreamError::Transport(err.to_string()))?;
+            .map_err(|err| ProviderError::Transport(err.to_string()))?;
         let parsed: ModerationBody = self.post_json(url, body, "moderation body").await?;
         let Some(result) = parsed.results.into_iter().next() else {
-            return Err(UpstreamError::Protocol(
+            return Err(ProviderError::Protocol(
                 "moderation body has no results".to_owned(),
             ));
         };
@@ -284,7 +274,7 @@ impl Upstream {
     }
 
     /// A cheap reachability check: `GET {base}/models` answers 2xx within 5 s.
-    pub async fn check_reachable(&self) -> bool {
+    async fn reachable(&self) -> bool {
         let mut request = self
             .client
             .get(self.url("models"))
@@ -296,5 +286,49 @@ impl Upstream {
             Ok(response) => response.status().is_success(),
             Err(_) => false,
         }
+    }
+}
+
+impl Provider for Upstream {
+    fn mode(&self) -> Mode {
+        Mode::Live
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn stream<'a>(
+        &'a self,
+        _persona: &'a Persona,
+        params: &'a ChatParams,
+    ) -> BoxFuture<'a, Result<ReplyStream, ProviderError>> {
+        Box::pin(async move {
+            match self.stream_chat(params).await {
+                Ok(reply) => Ok(reply.into_stream()),
+                Err(err) => Err(err.for_chat(&self.model)),
+            }
+        })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        _persona: &'a Persona,
+        params: &'a ChatParams,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        Box::pin(async move {
+            self.complete_chat(params)
+                .await
+                .map_err(|err| err.for_chat(&self.model))
+        })
+    }
+
+    fn in_flight(&self) -> usize {
+        self.max_slots
+            .saturating_sub(self.slots.available_permits())
+    }
+
+    fn check_reachable(&self) -> BoxFuture<'_, Option<bool>> {
+        Box::pin(async { Some(self.reachable().await) })
     }
 }

@@ -1,21 +1,29 @@
-//! Upstream failures: which are retried, how long to wait, and what people are told.
+//! Provider failures: which are retried, how long to wait, and how they read in a log.
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use reqwest::Response;
 
-use crate::error::ApiError;
-
-/// Why an upstream call failed. Never carries the provider's raw body (it can echo the key).
+/// Why a provider call failed. Never carries the provider's raw body (it can echo the key).
+/// The HTTP edge turns it into the answer a person sees (`From<ProviderError> for ApiError`).
 #[derive(Clone, Debug, PartialEq)]
-pub enum UpstreamError {
+pub enum ProviderError {
     /// The provider answered with an error status.
     Status {
         status: u16,
         /// The provider's machine code (e.g. `context_length_exceeded`), for logs and mapping.
         code: Option<String>,
         retry_after: Option<Duration>,
+        /// The model's context in tokens, when the provider states it in its error.
+        context_limit: Option<u32>,
+    },
+    /// The prompt is longer than the model's context; `limit` in tokens when the provider says.
+    ContextOverflow {
+        limit: Option<u32>,
+    },
+    /// The provider does not serve the configured model (HTTP 404).
+    ModelNotFound {
+        model: String,
     },
     Connect(String),
     Timeout,
@@ -75,6 +83,27 @@ fn scrub_text(text: &str, secrets: &[String]) -> String {
     scrubbed
 }
 
+/// OpenAI's `context_length_exceeded` code, or llama.cpp's 400 `exceed_context_size_error` type.
+fn is_context_overflow(status: u16, code: Option<&str>) -> bool {
+    match code {
+        Some("context_length_exceeded") => true,
+        Some("exceed_context_size_error") => status == 400,
+        _ => false,
+    }
+}
+
+/// The model's context in tokens: llama.cpp's `n_ctx`, or the number in OpenAI's "maximum
+/// context length is N tokens". Only digits are taken from the message, never its text.
+fn context_limit(error: &serde_json::Value) -> Option<u32> {
+    if let Some(n_ctx) = error.get("n_ctx").and_then(serde_json::Value::as_u64) {
+        return u32::try_from(n_ctx).ok();
+    }
+    let message = error.get("message").and_then(serde_json::Value::as_str)?;
+    let (_, after) = message.split_once("context length is ")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 fn retry_after(response: &Response) -> Option<Duration> {
     let header = |name: &str| {
         response
@@ -89,7 +118,7 @@ fn retry_after(response: &Response) -> Option<Duration> {
         .or_else(|| header("retry-after").map(Duration::from_secs_f64))
 }
 
-impl UpstreamError {
+impl ProviderError {
     /// The same failure with every trace of `secrets` (the configured keys) removed from what
     /// the upstream sent or what describes it: these texts reach logs and error bodies.
     #[must_use]
@@ -103,16 +132,22 @@ impl UpstreamError {
                 status,
                 code,
                 retry_after,
+                context_limit,
             } => Self::Status {
                 status,
                 code: scrub_code(code),
                 retry_after,
+                context_limit,
             },
             Self::InStream(code) => Self::InStream(scrub_code(code)),
             Self::Connect(text) => Self::Connect(scrub_text(&text, secrets)),
             Self::Transport(text) => Self::Transport(scrub_text(&text, secrets)),
             Self::Protocol(text) => Self::Protocol(scrub_text(&text, secrets)),
-            other @ (Self::Timeout | Self::Disconnected | Self::ShuttingDown) => other,
+            other @ (Self::Timeout
+            | Self::Disconnected
+            | Self::ShuttingDown
+            | Self::ContextOverflow { .. }
+            | Self::ModelNotFound { .. }) => other,
         }
     }
 
@@ -120,13 +155,36 @@ impl UpstreamError {
         let status = response.status().as_u16();
         let retry_after = retry_after(&response);
         let body = response.bytes().await.unwrap_or_default();
-        let code = serde_json::from_slice::<serde_json::Value>(&body)
+        let error = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
-            .and_then(|value| value.get("error").and_then(error_code));
+            .and_then(|mut value| value.get_mut("error").map(serde_json::Value::take));
+        let code = error.as_ref().and_then(error_code);
         Self::Status {
             status,
+            context_limit: error.as_ref().and_then(context_limit),
             code,
             retry_after,
+        }
+    }
+
+    /// How a failed chat call reads to the core: a context overflow and an unknown model get
+    /// their own variants. (Moderation sees the raw status: a guard model's overflow is the
+    /// message's problem, not the conversation's.)
+    #[must_use]
+    pub fn for_chat(self, model: &str) -> Self {
+        match self {
+            Self::Status {
+                status,
+                code,
+                context_limit,
+                ..
+            } if is_context_overflow(status, code.as_deref()) => Self::ContextOverflow {
+                limit: context_limit,
+            },
+            Self::Status { status: 404, .. } => Self::ModelNotFound {
+                model: model.to_owned(),
+            },
+            other => other,
         }
     }
 
@@ -169,10 +227,16 @@ impl UpstreamError {
                 code.as_deref().unwrap_or("no code")
             ),
             Self::ShuttingDown => "shutting down".to_owned(),
+            Self::ContextOverflow { limit } => match limit {
+                Some(limit) => format!("prompt over the model's context ({limit} tokens)"),
+                None => "prompt over the model's context".to_owned(),
+            },
+            Self::ModelNotFound { model } => format!("model {model:?} not found"),
         }
     }
 
-    fn retry_after_secs(&self) -> Option<u64> {
+    /// Seconds to wait before trying again, as the provider asked (at least 1).
+    pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Self::Status {
                 retry_after: Some(wait),
@@ -181,83 +245,18 @@ impl UpstreamError {
             _ => None,
         }
     }
-
-    /// What the person (or SDK) is told: a sentence to act on and OpenAI's status code.
-    pub fn to_api_error(&self, model: &str) -> ApiError {
-        let unavailable = |code: &str, message: String| {
-            ApiError::new(StatusCode::BAD_GATEWAY, "api_error", code, message)
-        };
-        match self {
-            Self::Status { status: 429, .. } => {
-                let secs = self.retry_after_secs().unwrap_or(10);
-                let mut error = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limit_error",
-                    "upstream_rate_limited",
-                    format!("The model provider is rate-limiting us; try again in {secs} s."),
-                );
-                error.body.retry_after_secs = Some(secs);
-                error
-            }
-            Self::Status { status: 401 | 403, .. } => unavailable(
-                "upstream_auth",
-                "The model provider rejected the proxy's credentials; the operator needs to check OPENAI_API_KEY.".to_owned(),
-            ),
-            Self::Status { status: 404, .. } => unavailable(
-                "upstream_model_not_found",
-                format!("The model provider does not offer the model \"{model}\"; the operator needs to check OPENAI_MODEL."),
-            ),
-            Self::Status { code: Some(code), .. } if code == "context_length_exceeded" => ApiError::invalid(
-                "context_length_exceeded",
-                "The conversation is too long for the model; clear it or start a new one and try again.",
-            ),
-            Self::Status { status: 400..=499, .. } => unavailable(
-                "upstream_rejected",
-                "The model provider rejected the request; try rephrasing, or clear the conversation.".to_owned(),
-            ),
-            Self::Status { status, .. } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "api_error",
-                "upstream_unavailable",
-                format!("The model provider is having trouble (HTTP {status}); try again in a moment."),
-            ),
-            Self::Connect(host) => unavailable(
-                "upstream_unreachable",
-                format!("Cannot reach the model provider at {host}; try again in a moment."),
-            ),
-            Self::Timeout => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "api_error",
-                "upstream_timeout",
-                "The model provider took too long to answer; try again.",
-            ),
-            Self::Transport(_) | Self::Protocol(_) => unavailable(
-                "upstream_invalid_response",
-                "The model provider sent a response the proxy could not read; try again.".to_owned(),
-            ),
-            Self::Disconnected | Self::InStream(_) => unavailable(
-                "upstream_disconnected",
-                "The model provider stopped in the middle of the reply; what arrived is kept. Try again to get a full answer.".to_owned(),
-            ),
-            Self::ShuttingDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "api_error",
-                "shutting_down",
-                "The server is restarting; try again in a few seconds.",
-            ),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn status(status: u16, retry_after: Option<Duration>) -> UpstreamError {
-        UpstreamError::Status {
+    fn status(status: u16, retry_after: Option<Duration>) -> ProviderError {
+        ProviderError::Status {
             status,
             code: None,
             retry_after,
+            context_limit: None,
         }
     }
 
@@ -270,8 +269,8 @@ mod tests {
         for code in [400, 401, 403, 404, 422] {
             assert!(status(code, None).retry_delay(0, base).is_none(), "{code}");
         }
-        assert!(UpstreamError::Timeout.retry_delay(0, base).is_none());
-        assert!(UpstreamError::Disconnected.retry_delay(0, base).is_none());
+        assert!(ProviderError::Timeout.retry_delay(0, base).is_none());
+        assert!(ProviderError::Disconnected.retry_delay(0, base).is_none());
     }
 
     #[test]
@@ -286,17 +285,30 @@ mod tests {
     }
 
     #[test]
-    fn people_get_sentences_with_the_wait() {
-        let error = status(429, Some(Duration::from_secs(10))).to_api_error("gpt-4");
-        assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
+    fn context_overflows_are_recognised_with_their_limit() {
+        let llama = serde_json::json!({"code": 400, "message": "the request exceeds the available context size", "type": "exceed_context_size_error", "n_prompt_tokens": 2100, "n_ctx": 2048});
+        assert!(is_context_overflow(400, error_code(&llama).as_deref()));
+        assert_eq!(context_limit(&llama), Some(2048));
+        let openai = serde_json::json!({"code": "context_length_exceeded", "type": "invalid_request_error", "message": "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens."});
+        assert!(is_context_overflow(400, error_code(&openai).as_deref()));
+        assert_eq!(context_limit(&openai), Some(8192));
+        let other = serde_json::json!({"code": "invalid_api_key", "type": "invalid_request_error"});
+        assert!(!is_context_overflow(401, error_code(&other).as_deref()));
+        let refused = ProviderError::Status {
+            status: 400,
+            code: error_code(&llama),
+            retry_after: None,
+            context_limit: context_limit(&llama),
+        };
         assert_eq!(
-            error.body.message,
-            "The model provider is rate-limiting us; try again in 10 s."
+            refused.for_chat("m"),
+            ProviderError::ContextOverflow { limit: Some(2048) }
         );
-        assert_eq!(error.body.retry_after_secs, Some(10));
         assert_eq!(
-            status(503, None).to_api_error("m").code(),
-            "upstream_unavailable"
+            status(404, None).for_chat("gpt-x"),
+            ProviderError::ModelNotFound {
+                model: "gpt-x".to_owned()
+            }
         );
     }
 }

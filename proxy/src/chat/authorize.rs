@@ -1,0 +1,49 @@
+//! The one place that asks "may this caller do this to this session": a hook the accounts feature fills.
+
+use std::net::IpAddr;
+
+use futures_util::future::BoxFuture;
+
+use super::ChatError;
+
+/// Who is asking. Today only the address (for rate limiting); accounts add the signed-in identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub ip: IpAddr,
+}
+
+/// What the caller wants to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action<'a> {
+    CreateSession,
+    ReadSession(&'a str),
+    ClearSession(&'a str),
+    /// Send a message to, or regenerate in, a stored session.
+    Chat(&'a str),
+    /// A stateless `/v1` completion.
+    Complete,
+}
+
+/// Decides whether a caller may take an action. A refusal is a [`ChatError`] of the
+/// implementor's choosing; a session the caller may not see should answer as unknown
+/// ([`ChatError::unknown_session`]) so that its existence is not revealed.
+pub trait Authorize: Send + Sync + 'static {
+    fn authorize<'a>(
+        &'a self,
+        caller: &'a Caller,
+        action: Action<'a>,
+    ) -> BoxFuture<'a, Result<(), ChatError>>;
+}
+
+/// Everyone may do everything: there are no accounts yet.
+pub struct AllowAll;
+
+impl Authorize for AllowAll {
+    fn authorize<'a>(
+        &'a self,
+        _caller: &'a Caller,
+        _action: Action<'a>,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
