@@ -63,10 +63,11 @@ fn class_of(code: ErrorCode) -> Option<Class> {
         | C::InvalidMaxTokens
         | C::ModelNotFound
         | C::FileNotFound
-        | C::WebAppMissing => Class::Invalid,
+        | C::WebAppMissing
+        | C::HeadersTooLarge => Class::Invalid,
         C::ContentFlagged => Class::Flagged,
         C::ContextLengthExceeded | C::ContextTooLong => Class::ContextTooLong,
-        C::RateLimited | C::UpstreamRateLimited => Class::RateLimited,
+        C::RateLimited | C::UpstreamRateLimited | C::TooManyConnections => Class::RateLimited,
         C::StorageFull => Class::StorageFull,
         C::ModerationUnavailable | C::StoreUnavailable | C::InternalError | C::ShuttingDown => {
             Class::ServerTransient

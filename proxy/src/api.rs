@@ -215,8 +215,12 @@ pub enum ErrorCode {
     ContextLengthExceeded,
     /// The app: even the newest message alone does not fit the model's context.
     ContextTooLong,
+    /// The request line and headers are over the size the proxy accepts (431).
+    HeadersTooLarge,
     // Limits: waiting helps.
     RateLimited,
+    /// The proxy is at its connection cap (503 with `Retry-After`).
+    TooManyConnections,
     // The proxy's side.
     ModerationUnavailable,
     StorageFull,
@@ -266,7 +270,9 @@ impl ErrorCode {
             Self::WebAppMissing => "web_app_missing",
             Self::ContextLengthExceeded => "context_length_exceeded",
             Self::ContextTooLong => "context_too_long",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::RateLimited => "rate_limited",
+            Self::TooManyConnections => "too_many_connections",
             Self::ModerationUnavailable => "moderation_unavailable",
             Self::StorageFull => "storage_full",
             Self::StoreUnavailable => "store_unavailable",

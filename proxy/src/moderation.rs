@@ -356,6 +356,7 @@ mod tests {
             status,
             code: code.map(str::to_owned),
             retry_after: None,
+            context_limit: None,
         };
         for transient in [
             status(429, None),

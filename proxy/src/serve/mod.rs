@@ -102,7 +102,7 @@ async fn answer_busy(mut stream: TcpStream) {
     let error = ApiError::new(
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         "server_error",
-        "too_many_connections",
+        crate::api::ErrorCode::TooManyConnections,
         "The server has too many open connections; try again in a moment.",
     );
     let body = serde_json::to_string(&ErrorResponse { error: error.body }).unwrap_or_default();

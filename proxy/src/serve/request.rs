@@ -147,7 +147,7 @@ fn headers_too_large(limit: usize) -> Response<axum::body::Body> {
     ApiError::new(
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "invalid_request_error",
-        "headers_too_large",
+        crate::api::ErrorCode::HeadersTooLarge,
         format!("The request line and headers exceed {limit} bytes; send fewer or smaller headers (cookies)."),
     )
     .into_response()
