@@ -18,6 +18,12 @@ export PATH="$TOOLS_DIR/bin:$HOME/.cargo/bin:$PATH"
 export NODE_PATH="$TOOLS_DIR/node_modules${NODE_PATH:+:$NODE_PATH}"
 export ASHLEY_TOOLS_DIR=$TOOLS_DIR
 
+# A one-off build (CI, a fresh clone) gains nothing from incremental compilation, which keeps a
+# second copy of every crate's intermediate state (3 GB of a 10 GB target/ here): off under CI.
+if [ "${CI:-}" = true ]; then
+    export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+fi
+
 if [ -t 2 ]; then
     _bold=$'\033[1m' _blue=$'\033[1;34m' _red=$'\033[1;31m' _yellow=$'\033[1;33m' _off=$'\033[0m'
 else

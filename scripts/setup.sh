@@ -307,6 +307,20 @@ if [ "$GROUP" = test ]; then
 fi
 install_apt_packages
 
+# Builds that run out of disk fail deep inside rustc with "No space left on device"; say it first.
+# The figures are what a clean clone's target/ reaches (measured with CARGO_INCREMENTAL=0).
+check_disk() {
+    local need_gb free_kb dir
+    case "$GROUP" in test) need_gb=9 ;; build) need_gb=4 ;; *) need_gb=3 ;; esac
+    dir=${CARGO_TARGET_DIR:-$ROOT}
+    mkdir -p "$dir"
+    free_kb=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+    if [ -n "$free_kb" ] && [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
+        warn "only $((free_kb / 1024)) MB free on the disk of $dir; 'make $GROUP' builds need about $need_gb GB. Fix: free space there (cargo clean in other clones), or set CARGO_TARGET_DIR to a larger disk"
+    fi
+}
+check_disk
+
 if [ "$GROUP" != desktop ]; then
     [ "$(wasm_route)" = rustup ] || check_debian_wasm_route
     check_npm_tools

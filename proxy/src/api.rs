@@ -362,6 +362,25 @@ pub struct StorageInfo {
     pub last_backup_ms: Option<i64>,
     /// Why the last snapshot failed; `None` once one succeeds.
     pub last_backup_error: Option<String>,
+    /// Whether the store takes writes, as its latest operations found.
+    #[serde(default)]
+    pub health: StorageHealth,
+}
+
+/// The store's condition in `/api/status` (`ashley_store_full` and `ashley_store_up` in
+/// `/metrics` say the same).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageHealth {
+    #[default]
+    Ok,
+    /// Writes fail for lack of space; reads work. Clears by itself once a write works again.
+    Full,
+    /// The database cannot be reached right now (busy, locked, I/O).
+    Unavailable,
+    /// A condition a newer proxy reports.
+    #[serde(other)]
+    Unknown,
 }
 
 #[cfg(test)]

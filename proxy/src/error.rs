@@ -227,7 +227,9 @@ impl From<StoreError> for ApiError {
             ),
             StoreErrorKind::Other => {
                 tracing::error!("{err}");
-                Self::internal("The conversation store failed; try again in a moment.")
+                Self::internal(
+                    "The conversation store failed unexpectedly (the details are in the server's log); try again, and tell the operator if it keeps failing.",
+                )
             }
         }
     }
@@ -275,7 +277,7 @@ impl From<ProviderError> for ApiError {
             ),
             ProviderError::Connect(host) => unavailable(
                 ErrorCode::UpstreamUnreachable,
-                format!("Cannot reach the model provider at {host}; try again in a moment."),
+                format!("Cannot reach the model provider at {host}; try again in a moment. If this keeps happening, the operator needs to check OPENAI_BASE_URL."),
             ),
             ProviderError::Timeout => Self::new(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -322,15 +324,7 @@ pub fn app_error(err: ChatError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn status(status: u16, retry_after: Option<std::time::Duration>) -> ProviderError {
-        ProviderError::Status {
-            status,
-            code: None,
-            retry_after,
-            context_limit: None,
-        }
-    }
+    use crate::provider::error::tests::status;
 
     #[test]
     fn people_get_sentences_with_the_wait() {

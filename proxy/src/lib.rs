@@ -1,5 +1,6 @@
-//! ashley-proxy: the only process that holds the API key. `api` is the wire contract shared
-//! with the app; everything else is the server, behind the default `server` feature.
+//! ashley-proxy: the only process that holds the API key. `api` (the wire contract) and `sse`
+//! (the one SSE decoder) are shared with the app; everything else is the server, behind the
+//! default `server` feature.
 
 pub mod api;
 pub mod sse;
@@ -32,11 +33,6 @@ mod serve;
 pub mod state;
 #[cfg(feature = "server")]
 pub mod store;
-/// The OpenAI-compatible HTTP client under its old names: moderation calls it directly.
-#[cfg(feature = "server")]
-pub mod upstream {
-    pub use crate::provider::{ProviderError as UpstreamError, Upstream};
-}
 #[cfg(feature = "server")]
 pub mod web;
 

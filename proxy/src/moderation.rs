@@ -28,7 +28,7 @@ use reqwest::Url;
 use crate::{
     config::{FailurePolicy, ModerationMode},
     metrics::Metrics,
-    upstream::{Upstream, UpstreamError},
+    provider::{ProviderError, Upstream},
 };
 
 pub mod guard;
@@ -261,8 +261,8 @@ impl Moderator {
 /// A provider that refuses the call itself (4xx but throttling and timeouts) will refuse every
 /// later one too: telling the person to try again would promise a recovery that never comes.
 /// An overflow of the guard model's context is this message's problem, not the setup's.
-fn upstream_failure(err: &UpstreamError) -> CheckFailure {
-    let UpstreamError::Status {
+fn upstream_failure(err: &ProviderError) -> CheckFailure {
+    let ProviderError::Status {
         status: 400..=499,
         code,
         ..
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn only_throttling_and_outages_are_worth_a_retry() {
-        let status = |status: u16, code: Option<&str>| UpstreamError::Status {
+        let status = |status: u16, code: Option<&str>| ProviderError::Status {
             status,
             code: code.map(str::to_owned),
             retry_after: None,
@@ -362,8 +362,8 @@ mod tests {
             status(429, None),
             status(503, None),
             status(408, None),
-            UpstreamError::Timeout,
-            UpstreamError::Connect("host".to_owned()),
+            ProviderError::Timeout,
+            ProviderError::Connect("host".to_owned()),
         ] {
             assert!(matches!(
                 upstream_failure(&transient),

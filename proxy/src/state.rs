@@ -59,7 +59,7 @@ impl AppState {
     pub fn new(config: Config) -> Result<Self, StartupError> {
         let metrics = Arc::new(Metrics::default());
         let backups = crate::backup::Backups::start(&config).map_err(StartupError)?;
-        let store = store::open(&config.data_dir)
+        let store = store::open(&config.data_dir, config.store_max_pages)
             .map_err(|err| StartupError(format!("ASHLEY_DATA_DIR: {err}")))?;
         let (provider, upstream) =
             provider::from_config(&config, metrics.clone()).map_err(StartupError)?;
@@ -203,9 +203,14 @@ impl AppState {
         let requests = metrics.requests();
         let errors = metrics.errors();
         let upstream_reachable = self.upstream_reachable();
+        let store_health = self.store().health();
         let degraded = upstream_reachable == Some(false)
             || metrics.recent_failure_rate() > 0.25
-            || self.store().health() != StoreHealth::Ok;
+            || store_health != StoreHealth::Ok;
+        let storage = crate::api::StorageInfo {
+            health: store_health.to_api(),
+            ..self.inner.backups.storage_info()
+        };
         Status {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_secs: metrics.started.elapsed().as_secs(),
@@ -228,7 +233,7 @@ impl AppState {
             model: self.provider().model().to_owned(),
             moderation: config.moderation_description(),
             store,
-            storage: self.inner.backups.storage_info(),
+            storage,
             rate_limit_per_minute: self.inner.chat.rate_limit_per_minute(),
             recent_latencies_ms: metrics.recent_latencies_ms(),
         }

@@ -298,3 +298,47 @@ async fn the_key_appears_in_no_response_and_no_log_line() {
         "authorization header in the logs"
     );
 }
+
+#[tokio::test]
+async fn a_refused_key_is_logged_once_naming_the_setting_not_once_per_message() {
+    let logs = captured_logs();
+    let fake = ashley_fake_upstream::FakeUpstream::start_with(ashley_fake_upstream::Options {
+        expected_key: Some("sk-another-key".to_owned()),
+        ..ashley_fake_upstream::Options::default()
+    })
+    .await
+    .unwrap();
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = ashley_proxy::Config {
+        moderation: ashley_proxy::config::ModerationMode::Local,
+        ..common::live_config(&fake, data_dir.path())
+    };
+    let harness = Harness::start(Some(fake), config, data_dir).await;
+    let text = || String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    // The check at start-up finds it before anyone sends a message.
+    eventually("the start-up check's log line", async || {
+        text().contains("refuses the key").then_some(())
+    })
+    .await;
+    let session = harness.new_session().await;
+    for _ in 0..3 {
+        let events = harness.send(&session, "ashley", "hello").await;
+        let Some(ashley_proxy::api::ChatEvent::Error { error }) = events.last() else {
+            panic!("{events:?}");
+        };
+        assert!(
+            error.message.contains("OPENAI_API_KEY"),
+            "{}",
+            error.message
+        );
+        harness.get("/api/status").await;
+    }
+    let logs = text();
+    let start_up = logs
+        .lines()
+        .filter(|line| line.contains("refuses the key"))
+        .collect::<Vec<_>>();
+    assert_eq!(start_up.len(), 1, "{logs}");
+    assert!(start_up[0].contains("OPENAI_API_KEY"), "{logs}");
+    assert_eq!(logs.matches("upstream call failed").count(), 1, "{logs}");
+}

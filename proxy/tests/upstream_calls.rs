@@ -117,7 +117,7 @@ async fn an_unreachable_upstream_is_a_clear_message() {
     );
     assert_eq!(
         error.message,
-        "Cannot reach the model provider at 127.0.0.1; try again in a moment."
+        "Cannot reach the model provider at 127.0.0.1; try again in a moment. If this keeps happening, the operator needs to check OPENAI_BASE_URL."
     );
 }
 

@@ -142,6 +142,7 @@ impl Backups {
             backup_dir: self.shared.settings.dir.as_deref().map(absolute),
             last_backup_ms: saved.last_ms,
             last_backup_error: saved.error.clone(),
+            health: crate::api::StorageHealth::default(),
         }
     }
 

@@ -127,7 +127,7 @@ fn fixture(provider: Arc<dyn Provider>) -> Fixture {
     let metrics = Arc::new(Metrics::default());
     let upstream = Upstream::new(&config, metrics.clone()).unwrap();
     let chat = Chat::new(ChatParts {
-        store: crate::store::open(dir.path()).unwrap(),
+        store: crate::store::open(dir.path(), None).unwrap(),
         provider,
         moderator: Moderator::new(
             &ModerationMode::Local,

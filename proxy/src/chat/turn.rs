@@ -10,6 +10,7 @@ use super::{
     validate,
 };
 use crate::{
+    api::HistoryMessage,
     metrics::Outcome,
     moderation::Decision,
     personas::Persona,
@@ -63,6 +64,14 @@ impl Speaker {
     }
 }
 
+/// What moderation lets a turn do.
+enum Verdict {
+    /// Go on, with the notice to show when the check could not be made and policy lets it pass.
+    Go(Option<String>),
+    /// The check could not be made and policy holds the message back: the error to answer.
+    Unavailable(ChatError),
+}
+
 fn chars(text: &str) -> u64 {
     u64::try_from(text.chars().count()).unwrap_or(u64::MAX)
 }
@@ -114,20 +123,12 @@ impl Chat {
             if !persist::session_exists(store, session_id.to_owned()).await? {
                 return Err(ChatError::unknown_session());
             }
-            match self.inner.moderator.check(&message).await {
-                Decision::Allow => None,
-                Decision::AllowUnchecked { notice } => Some(notice),
-                Decision::Refuse {
-                    message,
-                    categories,
-                } => {
-                    self.record_refusal(Source::App, &persona, user_chars, started);
-                    return Err(ChatError::Refused {
-                        message,
-                        categories,
-                    });
-                }
-                Decision::Unavailable { message: sentence } => {
+            match self
+                .moderate(&message, Source::App, &persona, user_chars, started)
+                .await?
+            {
+                Verdict::Go(notice) => notice,
+                Verdict::Unavailable(error) => {
                     // Fail closed, but keep what the person typed: nothing reached the model.
                     persist::save_user_message(
                         store,
@@ -136,13 +137,13 @@ impl Chat {
                         message,
                     )
                     .await?;
-                    return Err(ChatError::ModerationUnavailable { message: sentence });
+                    return Err(error);
                 }
             }
         };
         // Stored before the model is asked: no provider failure can lose what the person typed.
-        // The newest `history_messages` plus this one are the context (the seam where a
-        // token budget would choose how many fit).
+        // The newest `history_messages` plus this one are the context; `fit` then keeps as many
+        // of them as the model's context holds.
         let begun = persist::begin_turn(
             store,
             session_id.to_owned(),
@@ -154,23 +155,8 @@ impl Chat {
         let Some((user_message_id, recent)) = begun else {
             return Err(ChatError::unknown_session());
         };
-        let mut params = context(&persona, &recent);
-        let left_out = self.fit(&mut params)?;
-        Ok(Reply::new(
-            self.clone(),
-            ReplyPlan {
-                source: Source::App,
-                session: Some(SessionReply::new(
-                    session_id.to_owned(),
-                    Some(user_message_id),
-                )),
-                persona,
-                params,
-                user_chars,
-                notices: notice.into_iter().chain(left_out).collect(),
-                started,
-            },
-        ))
+        let session = SessionReply::new(session_id.to_owned(), Some(user_message_id));
+        self.app_reply(persona, &recent, session, user_chars, notice, started)
     }
 
     async fn regenerate(
@@ -201,17 +187,33 @@ impl Chat {
                 });
             }
         };
-        let mut params = context(&persona, &recent);
+        let session = SessionReply::new(session_id, None);
+        let user_chars = chars(&last_user.content);
+        self.app_reply(persona, &recent, session, user_chars, None, started)
+    }
+
+    /// The app's reply in a stored session: its newest messages (`recent`) as the context,
+    /// fitted to the model's; `notice` (moderation's) goes with any of the fitting.
+    fn app_reply(
+        &self,
+        persona: Persona,
+        recent: &[HistoryMessage],
+        session: SessionReply,
+        user_chars: u64,
+        notice: Option<String>,
+        started: Instant,
+    ) -> Result<Reply, ChatError> {
+        let mut params = context(&persona, recent);
         let left_out = self.fit(&mut params)?;
         Ok(Reply::new(
             self.clone(),
             ReplyPlan {
                 source: Source::App,
-                session: Some(SessionReply::new(session_id, None)),
+                session: Some(session),
                 persona,
                 params,
-                user_chars: chars(&last_user.content),
-                notices: left_out.into_iter().collect(),
+                user_chars,
+                notices: notice.into_iter().chain(left_out).collect(),
                 started,
             },
         ))
@@ -239,21 +241,11 @@ impl Chat {
             .iter()
             .filter(|said| said.speaker == Speaker::User);
         for said in users {
-            match self.inner.moderator.check(&said.text).await {
-                Decision::Allow | Decision::AllowUnchecked { .. } => {}
-                Decision::Refuse {
-                    message,
-                    categories,
-                } => {
-                    self.record_refusal(Source::V1, &persona, user_chars, started);
-                    return Err(ChatError::Refused {
-                        message,
-                        categories,
-                    });
-                }
-                Decision::Unavailable { message } => {
-                    return Err(ChatError::ModerationUnavailable { message });
-                }
+            let verdict = self
+                .moderate(&said.text, Source::V1, &persona, user_chars, started)
+                .await?;
+            if let Verdict::Unavailable(error) = verdict {
+                return Err(error);
             }
         }
         let mut messages = Vec::with_capacity(conversation.messages.len() + 1);
@@ -299,6 +291,38 @@ impl Chat {
             None => Err(ChatError::ContextTooLong {
                 limit: u32::try_from(context_tokens).ok(),
             }),
+        }
+    }
+
+    /// Moderation's verdict on one message. A refusal ends the turn (counted once, in
+    /// [`Self::record_refusal`]) and comes back as the error; an unavailable check is returned
+    /// for the caller to decide what it keeps before answering with its error.
+    async fn moderate(
+        &self,
+        text: &str,
+        source: Source,
+        persona: &Persona,
+        user_chars: u64,
+        started: Instant,
+    ) -> Result<Verdict, ChatError> {
+        match self.inner.moderator.check(text).await {
+            Decision::Allow => Ok(Verdict::Go(None)),
+            Decision::AllowUnchecked { notice } => Ok(Verdict::Go(Some(notice))),
+            Decision::Refuse {
+                message,
+                categories,
+            } => {
+                self.record_refusal(source, persona, user_chars, started);
+                Err(ChatError::Refused {
+                    message,
+                    categories,
+                })
+            }
+            Decision::Unavailable { message } => {
+                Ok(Verdict::Unavailable(ChatError::ModerationUnavailable {
+                    message,
+                }))
+            }
         }
     }
 

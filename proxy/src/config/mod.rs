@@ -84,6 +84,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Header timeout, header size cap, idle timeout and connection cap (see `serve`).
     pub connections: ConnectionLimits,
+    /// Tests: caps the database at this many pages (`PRAGMA max_page_count`), so a test can
+    /// fill the "disk" without root. No setting reads it.
+    #[doc(hidden)]
+    pub store_max_pages: Option<u64>,
 }
 
 impl Default for Config {
@@ -116,6 +120,7 @@ impl Default for Config {
             demo_delay: Duration::from_millis(15),
             shutdown_grace: Duration::from_secs(10),
             connections: ConnectionLimits::default(),
+            store_max_pages: None,
         }
     }
 }

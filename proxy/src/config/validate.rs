@@ -216,6 +216,7 @@ impl Config {
             demo_delay: Duration::from_millis(cli.demo_delay_ms),
             shutdown_grace: Duration::from_secs(cli.shutdown_grace_secs),
             connections,
+            store_max_pages: None,
         })
     }
 }

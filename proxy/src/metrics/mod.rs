@@ -15,6 +15,7 @@ use std::{
 use ::metrics::{Counter, Gauge, Histogram, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
+use crate::store::StoreHealth;
 pub use handles::{Count, Level};
 use handles::{HTTP_REQUESTS, REPLIES, ReplyCounters, describe};
 use recent::Recent;
@@ -127,7 +128,7 @@ impl Default for Metrics {
             }
         });
         // The proxy does not start without its store, so a running proxy starts with it up.
-        metrics.set_store_up(true);
+        metrics.set_store_health(StoreHealth::Ok);
         metrics
     }
 }
@@ -205,13 +206,12 @@ impl Metrics {
         self.recent.push_latency(millis);
     }
 
-    /// Whether the store refuses writes because its disk budget is used up.
-    pub fn set_store_full(&self, full: bool) {
+    /// The store's condition: `ashley_store_full` (writes refused for lack of space) and
+    /// `ashley_store_up` (the database answers). Set from the store on every scrape.
+    pub fn set_store_health(&self, health: StoreHealth) {
+        let full = health == StoreHealth::Full;
+        let up = health != StoreHealth::Unavailable;
         self.store_full.set(f64::from(u8::from(full)));
-    }
-
-    /// Whether the store answers.
-    pub fn set_store_up(&self, up: bool) {
         self.store_up.set(f64::from(u8::from(up)));
     }
 
@@ -292,35 +292,31 @@ mod tests {
     fn gauges_follow_their_setters() {
         let metrics = Metrics::default();
         assert!(metrics.render(0).contains("ashley_store_up 1"));
-        metrics.set_store_full(true);
-        metrics.set_store_up(false);
+        metrics.set_store_health(StoreHealth::Full);
         metrics.upstream_queued.fetch_add(2, Relaxed);
         metrics.upstream_queued.fetch_sub(1, Relaxed);
         let text = metrics.render(0);
         assert!(text.contains("ashley_store_full 1"), "{text}");
-        assert!(text.contains("ashley_store_up 0"));
+        assert!(text.contains("ashley_store_up 1"));
         assert!(text.contains("ashley_upstream_queued 1"));
-        metrics.set_store_full(false);
-        assert!(metrics.render(0).contains("ashley_store_full 0"));
+        metrics.set_store_health(StoreHealth::Unavailable);
+        let text = metrics.render(0);
+        assert!(text.contains("ashley_store_full 0"), "{text}");
+        assert!(text.contains("ashley_store_up 0"));
     }
 
     #[test]
     fn an_api_without_handles_still_counts() {
         let metrics = Metrics::default();
-        metrics.record_reply(
-            "other",
-            Outcome::Refused,
-            None,
-            Duration::ZERO,
-            (None, None),
-        );
-        metrics.record_reply(
-            "other",
-            Outcome::Refused,
-            None,
-            Duration::ZERO,
-            (None, None),
-        );
+        for _ in 0..2 {
+            metrics.record_reply(
+                "other",
+                Outcome::Refused,
+                None,
+                Duration::ZERO,
+                (None, None),
+            );
+        }
         assert!(
             metrics
                 .render(0)

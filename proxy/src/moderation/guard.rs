@@ -8,7 +8,7 @@
 use reqwest::Url;
 use serde::Deserialize;
 
-use crate::upstream::{Upstream, UpstreamError};
+use crate::provider::{ProviderError, Upstream};
 
 /// Enough for `unsafe` plus every category code; a guard that rambles past it is unreadable.
 const GUARD_MAX_TOKENS: u32 = 32;
@@ -35,7 +35,7 @@ const CATEGORIES: &[(&str, &str)] = &[
 /// Why a guard check gave no verdict.
 #[derive(Debug)]
 pub enum GuardFailure {
-    Upstream(UpstreamError),
+    Upstream(ProviderError),
     /// The answer was not in the guard format; says what was wrong, never the text itself
     /// (it may repeat the person's message).
     Unreadable(&'static str),
@@ -96,9 +96,9 @@ async fn post_to_provider(
     upstream: &Upstream,
     url: Url,
     body: &serde_json::Value,
-) -> Result<GuardCompletion, UpstreamError> {
+) -> Result<GuardCompletion, ProviderError> {
     let bytes =
-        serde_json::to_vec(body).map_err(|err| UpstreamError::Transport(err.to_string()))?;
+        serde_json::to_vec(body).map_err(|err| ProviderError::Transport(err.to_string()))?;
     upstream.post_json(url, bytes, "guard verdict").await
 }
 

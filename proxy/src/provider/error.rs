@@ -72,7 +72,7 @@ pub fn error_code(error: &serde_json::Value) -> Option<String> {
 
 /// Replaces every occurrence of a secret in `text`; a text that is itself a piece of a secret
 /// (at least 8 characters of it) is dropped whole.
-fn scrub_text(text: &str, secrets: &[String]) -> String {
+pub(crate) fn scrub_text(text: &str, secrets: &[String]) -> String {
     let mut scrubbed = text.to_owned();
     for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
         if scrubbed.len() >= 8 && secret.contains(scrubbed.as_str()) {
@@ -248,10 +248,11 @@ impl ProviderError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn status(status: u16, retry_after: Option<Duration>) -> ProviderError {
+    /// An HTTP failure with no code (the error tests of the HTTP edge use it too).
+    pub(crate) fn status(status: u16, retry_after: Option<Duration>) -> ProviderError {
         ProviderError::Status {
             status,
             code: None,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{api::Mode, config::Config, metrics::Metrics, personas::Persona};
 
 pub mod demo;
-mod error;
+pub(crate) mod error;
 pub mod openai;
 
 pub use demo::{DEMO_MODEL, Demo};

@@ -66,6 +66,7 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics().set_store_health(state.store().health());
     let body = state.metrics().render(state.provider().in_flight());
     (
         [(

@@ -146,11 +146,12 @@ pub trait Store: Send + Sync {
     fn health(&self) -> StoreHealth;
 }
 
-/// Opens the configured store: the SQLite file `ashley.sqlite3` in `data_dir`.
-pub fn open(data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the configured store: the SQLite file `ashley.sqlite3` in `data_dir`, capped at
+/// `max_page_count` pages when given (tests fill the "disk" with it).
+pub fn open(data_dir: &Path, max_page_count: Option<u64>) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(SqliteStore::open(
         data_dir,
-        StoreOptions::default(),
+        StoreOptions { max_page_count },
     )?))
 }
 

@@ -30,6 +30,15 @@ impl StoreHealth {
         }
     }
 
+    /// How `/api/status` reports it.
+    pub fn to_api(self) -> crate::api::StorageHealth {
+        match self {
+            Self::Ok => crate::api::StorageHealth::Ok,
+            Self::Full => crate::api::StorageHealth::Full,
+            Self::Unavailable => crate::api::StorageHealth::Unavailable,
+        }
+    }
+
     fn from_u8(value: u8) -> Self {
         match value {
             1 => Self::Full,

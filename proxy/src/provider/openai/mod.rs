@@ -1,7 +1,7 @@
 //! The OpenAI-compatible provider: one pooled connection set, timeouts, retries with backoff, streaming.
 
 use std::{
-    sync::{Arc, atomic::Ordering::Relaxed},
+    sync::{Arc, Mutex, PoisonError, atomic::Ordering::Relaxed},
     time::Duration,
 };
 
@@ -13,8 +13,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use futures_util::future::BoxFuture;
 
-use super::{ChatParams, Completion, Provider, ProviderError, ReplyStream, error::describe};
-use crate::{api::Mode, config::Config, metrics::Metrics, personas::Persona};
+use super::{
+    ChatParams, Completion, Provider, ProviderError, ReplyStream,
+    error::{describe, scrub_text},
+};
+use crate::{api::Mode, config::Config, logging::Throttle, metrics::Metrics, personas::Persona};
 
 mod reply_stream;
 mod wire;
@@ -40,6 +43,10 @@ pub struct Upstream {
     metrics: Arc<Metrics>,
     /// The configured key(s): scrubbed from every upstream failure before it is logged.
     secrets: Arc<[String]>,
+    /// Failed calls: a provider that keeps failing the same way is logged once a minute.
+    failures: Arc<Throttle>,
+    /// What the last reachability check found wrong (`None`: nothing), to log only changes.
+    probe: Arc<Mutex<Option<String>>>,
 }
 
 impl Upstream {
@@ -81,6 +88,8 @@ impl Upstream {
                 .iter()
                 .map(|key| key.expose().to_owned())
                 .collect(),
+            failures: Arc::new(Throttle::new(Duration::from_secs(60))),
+            probe: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -130,7 +139,10 @@ impl Upstream {
                 Some(wait) if attempt < self.retries && wait <= LONGEST_HONOURED_WAIT => wait,
                 _ => {
                     self.metrics.upstream_failures.fetch_add(1, Relaxed);
-                    tracing::warn!(attempt, "upstream call failed: {}", failure.log_line());
+                    let line = failure.log_line();
+                    if let Some(left_out) = self.failures.due(&line) {
+                        tracing::warn!(attempt, left_out, "upstream call failed: {line}");
+                    }
                     return Err(failure);
                 }
             };
@@ -274,6 +286,8 @@ impl Upstream {
     }
 
     /// A cheap reachability check: `GET {base}/models` answers 2xx within 5 s.
+    /// `GET models` with the key: whether the provider answers. What it finds wrong is logged
+    /// when it changes (so once at start, not on every check), naming the setting to fix.
     async fn reachable(&self) -> bool {
         let mut request = self
             .client
@@ -282,10 +296,35 @@ impl Upstream {
         if let Some(value) = &self.authorization {
             request = request.header(AUTHORIZATION, value.clone());
         }
-        match request.send().await {
-            Ok(response) => response.status().is_success(),
-            Err(_) => false,
+        let problem = match request.send().await {
+            Ok(response) if response.status().is_success() => None,
+            Ok(response) => Some(match response.status().as_u16() {
+                401 | 403 => format!(
+                    "the model provider at {} refuses the key (HTTP {}): every message will fail until OPENAI_API_KEY (or HF_TOKEN) is corrected",
+                    self.host(),
+                    response.status().as_u16()
+                ),
+                status => format!(
+                    "the model provider at {} answers GET models with HTTP {status}; if messages fail too, check OPENAI_BASE_URL",
+                    self.host()
+                ),
+            }),
+            Err(err) => Some(format!(
+                "cannot reach the model provider at {} ({}); messages will fail until it answers. Check OPENAI_BASE_URL if it is not expected to be down",
+                self.host(),
+                scrub_text(&describe(&err), &self.secrets)
+            )),
+        };
+        let reachable = problem.is_none();
+        let mut last = self.probe.lock().unwrap_or_else(PoisonError::into_inner);
+        if *last != problem {
+            match &problem {
+                Some(problem) => tracing::warn!("{problem}"),
+                None => tracing::info!("the model provider at {} answers", self.host()),
+            }
+            *last = problem;
         }
+        reachable
     }
 }
 
