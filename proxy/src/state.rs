@@ -132,6 +132,11 @@ impl AppState {
         &self.inner.metrics
     }
 
+    /// The same metrics, for tasks that outlive a borrow (each connection's).
+    pub fn shared_metrics(&self) -> Arc<Metrics> {
+        self.inner.metrics.clone()
+    }
+
     /// Tasks that outlive their request (streaming replies); shutdown waits for them.
     pub fn tasks(&self) -> &TaskTracker {
         &self.inner.tasks

@@ -130,6 +130,22 @@ fn post(path: &str, body_len: usize) -> String {
     )
 }
 
+/// The value of one sample line of `/metrics` (`name` with its labels, as exposed).
+async fn metric(proxy: &Proxy, name: &str) -> f64 {
+    let text = proxy
+        .client
+        .get(proxy.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in /metrics"))
+}
+
 fn percentile(samples: &mut [Duration], fraction: f64) -> Duration {
     samples.sort();
     let rank = ((samples.len() as f64) * fraction).ceil() as usize;
@@ -210,6 +226,20 @@ async fn stalled_heads_are_closed_after_the_header_timeout_while_others_are_serv
     let (first, last) = (percentile(&mut after, 0.0), percentile(&mut after, 1.0));
     // Closed for the timeout, not at once (counted from accept, shortly before `stalled_at`).
     assert!(first >= timeout / 2, "closed after only {first:?}");
+    // Counted as each connection ends, just after its socket closes.
+    wait_until(
+        Duration::from_secs(5),
+        "every stalled head counted",
+        async || {
+            metric(
+                &proxy,
+                r#"ashley_connections_timed_out_total{phase="head"}"#,
+            )
+            .await
+                == STALLED as f64
+        },
+    )
+    .await;
     println!(
         "{STALLED} stalled heads closed between {first:.2?} and {last:.2?} (header timeout {timeout:?}); \
          /healthz p50/p99 calm {:.2?}/{:.2?}, during the stall {:.2?}/{:.2?} (200 each; measured over {stall_over:.2?})",
@@ -292,6 +322,74 @@ async fn oversized_headers_get_a_431_the_client_reads() {
     .await
     .unwrap();
     assert_eq!(answer.status, 200);
+    // Every refusal is counted, the ones the parser answers itself included (those when their
+    // connection closes).
+    wait_until(Duration::from_secs(5), "21 refusals counted", async || {
+        metric(&proxy, "ashley_headers_too_large_total").await == 21.0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_is_closed_after_the_timeout_and_a_slow_steady_one_is_served() {
+    let timeout = Duration::from_secs(1);
+    let proxy = proxy_with(ConnectionLimits {
+        header_timeout: timeout,
+        ..ConnectionLimits::default()
+    })
+    .await;
+    let body = serde_json::to_vec(&v1_body("slowly typed", false)).unwrap();
+
+    // Half a body, then silence: closed once the silence outlasts the timeout.
+    let mut stalled = TcpStream::connect(proxy.addr).await.unwrap();
+    stalled
+        .write_all(post("/v1/chat/completions", body.len()).as_bytes())
+        .await
+        .unwrap();
+    stalled.write_all(&body[..body.len() / 2]).await.unwrap();
+    let sent = Instant::now();
+    let closed = closed_by(stalled, sent + timeout + Duration::from_secs(3)).await;
+    let Some(closed) = closed else {
+        panic!("a stalled body kept its connection past {timeout:?}");
+    };
+    assert!(closed.duration_since(sent) >= timeout / 2);
+
+    // The same body a few bytes at a time, each gap under the timeout, three timeouts in all.
+    let mut steady = TcpStream::connect(proxy.addr).await.unwrap();
+    steady
+        .write_all(post("/v1/chat/completions", body.len()).as_bytes())
+        .await
+        .unwrap();
+    let pieces = body.chunks(body.len().div_ceil(8)).collect::<Vec<_>>();
+    for piece in &pieces {
+        tokio::time::sleep(timeout * 3 / 8).await;
+        steady.write_all(piece).await.unwrap();
+    }
+    let answer = read_answer(&mut steady).await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.head);
+    assert_eq!(answer.json()["object"], "chat.completion");
+
+    wait_until(
+        Duration::from_secs(5),
+        "the stalled body counted",
+        async || {
+            metric(
+                &proxy,
+                r#"ashley_connections_timed_out_total{phase="body"}"#,
+            )
+            .await
+                == 1.0
+        },
+    )
+    .await;
+    drop(steady);
+    // Only the connection asking for /metrics is left open.
+    wait_until(
+        Duration::from_secs(5),
+        "the steady connection to close",
+        async || metric(&proxy, "ashley_connections_open").await == 1.0,
+    )
+    .await;
 }
 
 /// Through reqwest, which (like most clients) sends the whole body before it reads: a reset
@@ -383,7 +481,7 @@ async fn connections_over_the_cap_get_a_503_while_the_others_keep_working() {
         stream.write_all(healthz).await.unwrap();
         assert_eq!(read_answer(stream).await.unwrap().status, 200);
     }
-    // A freed slot is served again.
+    // A freed slot is served again, and the refused ones were counted.
     drop(held.pop());
     wait_until(
         Duration::from_secs(5),
@@ -395,4 +493,7 @@ async fn connections_over_the_cap_get_a_503_while_the_others_keep_working() {
         },
     )
     .await;
+    drop(held);
+    let shed = metric(&proxy, "ashley_connections_shed_total").await;
+    assert!(shed >= 5.0, "{shed} connections counted as shed");
 }

@@ -32,6 +32,33 @@ impl Level {
     }
 }
 
+/// What happens to connections before any route sees them (`serve`): how many are open, shed
+/// over the cap, refused for their header size, and closed for a timeout, by phase.
+pub struct ConnectionCounters {
+    pub open: Level,
+    pub shed: Count,
+    pub headers_too_large: Count,
+    pub timed_out_head: Count,
+    pub timed_out_idle: Count,
+    pub timed_out_body: Count,
+}
+
+impl ConnectionCounters {
+    pub(super) fn register() -> Self {
+        let timed_out = |phase: &'static str| {
+            Count(counter!("ashley_connections_timed_out_total", "phase" => phase))
+        };
+        Self {
+            open: Level(::metrics::gauge!("ashley_connections_open")),
+            shed: Count(counter!("ashley_connections_shed_total")),
+            headers_too_large: Count(counter!("ashley_headers_too_large_total")),
+            timed_out_head: timed_out("head"),
+            timed_out_idle: timed_out("idle"),
+            timed_out_body: timed_out("body"),
+        }
+    }
+}
+
 /// One API's reply counters, one per outcome, registered up front so a reply costs one add.
 pub(super) struct ReplyCounters([Counter; 4]);
 
@@ -109,6 +136,19 @@ pub(super) fn describe() {
     describe_counter!(
         "ashley_rate_limited_total",
         "Requests answered 429 by the per-client limit."
+    );
+    describe_gauge!("ashley_connections_open", "Client connections open now.");
+    describe_counter!(
+        "ashley_connections_shed_total",
+        "Connections over ASHLEY_MAX_CONNECTIONS, answered 503 or closed."
+    );
+    describe_counter!(
+        "ashley_headers_too_large_total",
+        "Requests answered 431: head over ASHLEY_MAX_HEADER_BYTES."
+    );
+    describe_counter!(
+        "ashley_connections_timed_out_total",
+        "Connections closed for silence: a slow head or body (ASHLEY_HEADER_TIMEOUT_SECS) or idle keep-alive (ASHLEY_IDLE_TIMEOUT_SECS)."
     );
     describe_gauge!(
         "ashley_store_full",

@@ -16,7 +16,7 @@ use ::metrics::{Counter, Gauge, Histogram, counter, gauge, histogram, with_local
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::store::StoreHealth;
-pub use handles::{Count, Level};
+pub use handles::{ConnectionCounters, Count, Level};
 use handles::{HTTP_REQUESTS, REPLIES, ReplyCounters, describe};
 use recent::Recent;
 
@@ -81,6 +81,7 @@ pub struct Metrics {
     pub moderation_flagged: Count,
     pub moderation_failures: Count,
     pub rate_limited: Count,
+    pub connections: ConnectionCounters,
     recent: Recent,
 }
 
@@ -124,6 +125,7 @@ impl Default for Metrics {
                 moderation_flagged: count("ashley_moderation_flagged_total"),
                 moderation_failures: count("ashley_moderation_failures_total"),
                 rate_limited: count("ashley_rate_limited_total"),
+                connections: ConnectionCounters::register(),
                 recent: Recent::default(),
             }
         });

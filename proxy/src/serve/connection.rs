@@ -40,8 +40,11 @@ enum Phase {
     Idle = 0,
     /// Some of a request head received (or a fresh connection): the header timeout applies.
     Head = 1,
+    /// A request's body is still arriving: the header timeout applies to each silence in it,
+    /// so a slow but steady upload goes on and a stalled one is closed.
+    Body = 2,
     /// A request is being answered (a streamed reply may take minutes): no timeout here.
-    Request = 2,
+    Request = 3,
 }
 
 impl Phase {
@@ -49,9 +52,29 @@ impl Phase {
         match value {
             0 => Self::Idle,
             1 => Self::Head,
+            2 => Self::Body,
             _ => Self::Request,
         }
     }
+}
+
+/// Why a connection was closed without an answer owed, for `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TimedOut {
+    Head,
+    Idle,
+    Body,
+}
+
+/// How a connection ended, for `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ended {
+    /// The client closed it, or it was shut down gracefully.
+    Served,
+    /// Silent too long for its phase: closed at once.
+    TimedOut(TimedOut),
+    /// A head past even the parser's limit: hyper answered 431 itself.
+    HeadTooLarge,
 }
 
 /// What the reads and the requests of one connection tell its watchdog.
@@ -80,13 +103,47 @@ impl Activity {
         self.changed.notify_one();
     }
 
-    /// Bytes arrived: if the connection was idle, a new request head has begun.
+    /// Bytes arrived: if the connection was idle, a new request head has begun; in a body,
+    /// the body's silence timer starts again.
     fn bytes_read(&self) {
+        match self.phase() {
+            Phase::Idle => {
+                if self
+                    .phase
+                    .compare_exchange(
+                        Phase::Idle as u8,
+                        Phase::Head as u8,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok()
+                {
+                    self.changed.notify_one();
+                }
+            }
+            Phase::Body => self.changed.notify_one(),
+            Phase::Head | Phase::Request => {}
+        }
+    }
+
+    /// A request head arrived; `body_pending`: its body is still to be read.
+    pub(super) fn request_started(self: &Arc<Self>, body_pending: bool) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.set(if body_pending {
+            Phase::Body
+        } else {
+            Phase::Request
+        });
+        RequestGuard::new(self.clone())
+    }
+
+    /// The request's body has been read to its end (or given up on): only the answer is left.
+    pub(super) fn body_done(&self) {
         if self
             .phase
             .compare_exchange(
-                Phase::Idle as u8,
-                Phase::Head as u8,
+                Phase::Body as u8,
+                Phase::Request as u8,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             )
@@ -94,12 +151,6 @@ impl Activity {
         {
             self.changed.notify_one();
         }
-    }
-
-    pub(super) fn request_started(self: &Arc<Self>) -> RequestGuard {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.set(Phase::Request);
-        RequestGuard::new(self.clone())
     }
 
     /// The answer's body is done (sent or dropped).
@@ -110,8 +161,12 @@ impl Activity {
     }
 }
 
-/// Resolves when the connection has been silent too long for its phase.
-async fn watchdog(activity: &Activity, header_timeout: Duration, idle_timeout: Duration) {
+/// Resolves when the connection has been silent too long for its phase, with that phase.
+async fn watchdog(
+    activity: &Activity,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+) -> TimedOut {
     let mut seen = Phase::Head;
     let mut deadline = Instant::now() + header_timeout;
     loop {
@@ -124,18 +179,28 @@ async fn watchdog(activity: &Activity, header_timeout: Duration, idle_timeout: D
             deadline = Instant::now()
                 + match phase {
                     Phase::Idle => idle_timeout,
-                    Phase::Head | Phase::Request => header_timeout,
+                    Phase::Head | Phase::Body | Phase::Request => header_timeout,
                 };
         }
-        if phase == Phase::Request {
-            changed.await;
-            continue;
-        }
+        let timed_out = match phase {
+            Phase::Request => {
+                changed.await;
+                continue;
+            }
+            Phase::Idle => TimedOut::Idle,
+            Phase::Head => TimedOut::Head,
+            Phase::Body => TimedOut::Body,
+        };
         tokio::select! {
-            () = changed => {}
+            () = changed => {
+                // Bytes of the body arrived: its silence starts again.
+                if seen == Phase::Body && activity.phase() == Phase::Body {
+                    deadline = Instant::now() + header_timeout;
+                }
+            }
             () = tokio::time::sleep_until(deadline) => {
                 if activity.phase() == seen {
-                    return;
+                    return timed_out;
                 }
             }
         }
@@ -214,7 +279,7 @@ pub(super) async fn serve_connection(
     builder: &http1::Builder,
     handler: Handler,
     stop: CancellationToken,
-) {
+) -> Ended {
     let limits = handler.limits().clone();
     let activity = Arc::new(Activity::new());
     let watched = Watched {
@@ -230,28 +295,31 @@ pub(super) async fn serve_connection(
         limits.header_timeout,
         limits.idle_timeout
     ));
-    let finished = poll_fn(|cx| {
+    let ended = poll_fn(|cx| {
         if !stop_requested && stopping.as_mut().poll(cx).is_ready() {
             stop_requested = true;
             Pin::new(&mut conn).graceful_shutdown();
         }
-        if timed_out.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(false);
+        if let Poll::Ready(why) = timed_out.as_mut().poll(cx) {
+            return Poll::Ready(Ended::TimedOut(why));
         }
-        conn.poll_without_shutdown(cx).map(|result| {
-            if let Err(err) = result {
+        conn.poll_without_shutdown(cx).map(|result| match result {
+            Err(err) if err.is_parse_too_large() => Ended::HeadTooLarge,
+            Err(err) => {
                 tracing::debug!("connection ended: {err}");
+                Ended::Served
             }
-            true
+            Ok(()) => Ended::Served,
         })
     })
     .await;
-    if !finished {
-        // Too slow to send a head, or idle too long: nothing is owed, close at once.
-        return;
+    if let Ended::TimedOut(_) = ended {
+        // Too slow to send a head or a body, or idle too long: nothing is owed, close at once.
+        return ended;
     }
     let stream = conn.into_parts().io.into_inner().stream;
     linger(stream).await;
+    ended
 }
 
 /// Half-closes, then reads and discards until the client closes too (bounded in time and bytes).

@@ -1,7 +1,13 @@
 //! Serving: TCP_NODELAY on every connection, client addresses, a cap on connections, header and
 //! idle timeouts, early answers the client can read, graceful shutdown with a bound.
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    sync::{Arc, atomic::Ordering::Relaxed},
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
@@ -15,6 +21,8 @@ use crate::{api::ErrorResponse, error::ApiError, router, state::AppState};
 
 mod connection;
 mod request;
+
+use connection::{Ended, TimedOut};
 
 /// Connections over the cap being answered 503 at once; beyond this they are closed unanswered.
 const MAX_SHEDDING: usize = 256;
@@ -32,7 +40,12 @@ pub async fn serve(
     let limits = config.connections.clone();
     let builder = Arc::new(connection::http1_builder(limits.max_header_bytes));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let handler = request::Handler::new(router(state.clone()), limits, config.max_body_bytes);
+    let handler = request::Handler::new(
+        router(state.clone()),
+        limits,
+        config.max_body_bytes,
+        state.shared_metrics(),
+    );
     let shedding = Arc::new(Semaphore::new(MAX_SHEDDING));
     let stop = CancellationToken::new();
     let connections = TaskTracker::new();
@@ -58,6 +71,7 @@ pub async fn serve(
             tracing::debug!("could not set TCP_NODELAY: {err}");
         }
         let Ok(slot) = slots.clone().try_acquire_owned() else {
+            handler.metrics().connections.shed.fetch_add(1, Relaxed);
             if let Ok(permit) = shedding.clone().try_acquire_owned() {
                 tokio::spawn(async move {
                     answer_busy(stream).await;
@@ -68,7 +82,18 @@ pub async fn serve(
         };
         let (builder, handler, stop) = (builder.clone(), handler.clone(), stop.clone());
         connections.spawn(async move {
-            connection::serve_connection(stream, peer, &builder, handler, stop).await;
+            let metrics = handler.metrics_handle();
+            let counters = &metrics.connections;
+            counters.open.fetch_add(1, Relaxed);
+            let ended = connection::serve_connection(stream, peer, &builder, handler, stop).await;
+            match ended {
+                Ended::TimedOut(TimedOut::Head) => counters.timed_out_head.fetch_add(1, Relaxed),
+                Ended::TimedOut(TimedOut::Idle) => counters.timed_out_idle.fetch_add(1, Relaxed),
+                Ended::TimedOut(TimedOut::Body) => counters.timed_out_body.fetch_add(1, Relaxed),
+                Ended::HeadTooLarge => counters.headers_too_large.fetch_add(1, Relaxed),
+                Ended::Served => {}
+            }
+            counters.open.fetch_sub(1, Relaxed);
             drop(slot);
         });
     }

@@ -6,7 +6,7 @@ use std::{
     future::{Future, poll_fn},
     net::SocketAddr,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, atomic::Ordering::Relaxed},
     task::{Context, Poll},
     time::Duration,
 };
@@ -23,26 +23,41 @@ use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 use super::connection::Activity;
-use crate::{config::ConnectionLimits, error::ApiError};
+use crate::{config::ConnectionLimits, error::ApiError, metrics::Metrics};
 
 /// The least of an unread body drained before an early answer (more when the body limit is higher).
 const MIN_DRAIN_BYTES: usize = 1024 * 1024;
 
-/// What every connection's service shares: the router and the limits.
+/// What every connection's service shares: the router, the limits and the metrics.
 #[derive(Clone)]
 pub(super) struct Handler {
     router: Router,
     limits: Arc<ConnectionLimits>,
     drain_bytes: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl Handler {
-    pub(super) fn new(router: Router, limits: ConnectionLimits, max_body_bytes: usize) -> Self {
+    pub(super) fn new(
+        router: Router,
+        limits: ConnectionLimits,
+        max_body_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             router,
             limits: Arc::new(limits),
             drain_bytes: max_body_bytes.max(MIN_DRAIN_BYTES),
+            metrics,
         }
+    }
+
+    pub(super) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub(super) fn metrics_handle(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     pub(super) fn limits(&self) -> &ConnectionLimits {
@@ -73,11 +88,14 @@ impl hyper::service::Service<Request<Incoming>> for Service {
     type Future = Answer;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let guard = self.activity.request_started();
+        let guard = self
+            .activity
+            .request_started(!request.body().is_end_stream());
         let handler = self.handler.clone();
         let peer = self.peer;
+        let activity = self.activity.clone();
         Box::pin(async move {
-            let response = handler.answer(request, peer).await;
+            let response = handler.answer(request, peer, &activity).await;
             Ok(response.map(|body| ReplyBody {
                 body,
                 _guard: guard,
@@ -91,6 +109,7 @@ impl Handler {
         self,
         request: Request<Incoming>,
         peer: SocketAddr,
+        activity: &Arc<Activity>,
     ) -> Response<axum::body::Body> {
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(ConnectInfo(peer));
@@ -100,6 +119,10 @@ impl Handler {
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let (returned_tx, mut returned_rx) = oneshot::channel();
         let mut response = if head_bytes(&parts) > self.limits.max_header_bytes {
+            self.metrics
+                .connections
+                .headers_too_large
+                .fetch_add(1, Relaxed);
             let _ = returned_tx.send(body);
             headers_too_large(self.limits.max_header_bytes)
         } else {
@@ -107,6 +130,7 @@ impl Handler {
                 body: Some(body),
                 back: Some(returned_tx),
                 finished: false,
+                activity: activity.clone(),
             };
             let Ok(response) = self
                 .router
@@ -125,6 +149,7 @@ impl Handler {
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
+        activity.body_done();
         response
     }
 }
@@ -182,6 +207,7 @@ struct Returned {
     body: Option<Incoming>,
     back: Option<oneshot::Sender<Incoming>>,
     finished: bool,
+    activity: Arc<Activity>,
 }
 
 impl Body for Returned {
@@ -198,6 +224,7 @@ impl Body for Returned {
         let polled = Pin::new(body).poll_frame(cx);
         if matches!(polled, Poll::Ready(None)) {
             self.finished = true;
+            self.activity.body_done();
         }
         polled
     }
