@@ -192,6 +192,9 @@ async fn watchdog(
             Phase::Body => TimedOut::Body,
         };
         tokio::select! {
+            // Bytes that arrived count before the deadline: after a stall of the whole process
+            // both are ready at once, and the connection did not fall silent.
+            biased;
             () = changed => {
                 // Bytes of the body arrived: its silence starts again.
                 if seen == Phase::Body && activity.phase() == Phase::Body {
@@ -300,17 +303,19 @@ pub(super) async fn serve_connection(
             stop_requested = true;
             Pin::new(&mut conn).graceful_shutdown();
         }
-        if let Poll::Ready(why) = timed_out.as_mut().poll(cx) {
-            return Poll::Ready(Ended::TimedOut(why));
+        // The connection first, so bytes already waiting are read (and seen by the watchdog)
+        // before it decides the client fell silent.
+        if let Poll::Ready(result) = conn.poll_without_shutdown(cx) {
+            return Poll::Ready(match result {
+                Err(err) if err.is_parse_too_large() => Ended::HeadTooLarge,
+                Err(err) => {
+                    tracing::debug!("connection ended: {err}");
+                    Ended::Served
+                }
+                Ok(()) => Ended::Served,
+            });
         }
-        conn.poll_without_shutdown(cx).map(|result| match result {
-            Err(err) if err.is_parse_too_large() => Ended::HeadTooLarge,
-            Err(err) => {
-                tracing::debug!("connection ended: {err}");
-                Ended::Served
-            }
-            Ok(()) => Ended::Served,
-        })
+        timed_out.as_mut().poll(cx).map(Ended::TimedOut)
     })
     .await;
     if let Ended::TimedOut(_) = ended {
