@@ -221,6 +221,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The proxy is at its connection cap (503 with `Retry-After`).
     TooManyConnections,
+    /// The request needs an identity: a guest's or a signed-in user's credential (401).
+    SignInRequired,
     // The proxy's side.
     ModerationUnavailable,
     StorageFull,
@@ -273,6 +275,7 @@ impl ErrorCode {
             Self::HeadersTooLarge => "headers_too_large",
             Self::RateLimited => "rate_limited",
             Self::TooManyConnections => "too_many_connections",
+            Self::SignInRequired => "sign_in_required",
             Self::ModerationUnavailable => "moderation_unavailable",
             Self::StorageFull => "storage_full",
             Self::StoreUnavailable => "store_unavailable",
@@ -318,6 +321,31 @@ pub enum Mode {
 pub struct StoreStats {
     pub sessions: u64,
     pub messages: u64,
+}
+
+/// `POST /api/auth/guest`: a guest's bearer token, shown this once (the server keeps its hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestToken {
+    pub token: String,
+    pub expires_at_ms: i64,
+}
+
+/// `GET /api/me`: who the request's credential stands for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub identity: Identity,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    /// No credential (or an expired or revoked one): nothing stored is reachable.
+    Anonymous,
+    /// A guest: what it stores is reachable with its credential only.
+    Guest,
+    /// An identity a newer proxy knows.
+    #[serde(other)]
+    Unknown,
 }
 
 /// `GET /api/status`.

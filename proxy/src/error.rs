@@ -204,6 +204,12 @@ impl From<ChatError> for ApiError {
             ChatError::Store(err) => err.into(),
             ChatError::NotSaved => Self::internal("The reply could not be saved; try again."),
             ChatError::NoRandomness => Self::internal("Could not create a session; try again."),
+            ChatError::NoIdentity => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                ErrorCode::SignInRequired,
+                "This needs a guest or signed-in identity and the request carried none; reload the page (or restart the app) to get one.",
+            ),
         }
     }
 }

@@ -6,6 +6,8 @@ pub mod api;
 pub mod sse;
 
 #[cfg(feature = "server")]
+pub mod accounts;
+#[cfg(feature = "server")]
 pub mod backup;
 #[cfg(feature = "server")]
 pub mod chat;

@@ -8,8 +8,9 @@ use std::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    accounts::OwnerCheck,
     api::{Health, Mode, Status},
-    chat::{AllowAll, Chat, ChatParts},
+    chat::{Chat, ChatParts},
     config::{Config, display_url},
     metrics::Metrics,
     moderation::Moderator,
@@ -72,12 +73,13 @@ impl AppState {
         );
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
+        let authorizer = Box::new(OwnerCheck::new(store.clone()));
         let chat = Chat::new(ChatParts {
             store,
             provider,
             moderator,
             metrics: metrics.clone(),
-            authorizer: Box::new(AllowAll),
+            authorizer,
             personas: config.personas.clone(),
             rate_limit_per_minute: config.rate_limit_per_minute,
             history_messages: config.history_messages,
@@ -106,6 +108,11 @@ impl AppState {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// How the credential cookie is set, from where people reach Ashley.
+    pub fn cookies(&self) -> crate::accounts::CookiePolicy {
+        crate::accounts::CookiePolicy::for_public_url(self.inner.config.public_url.as_ref())
     }
 
     /// The chat core every API adapter calls.
@@ -261,6 +268,11 @@ fn spawn_sweeper(inner: Weak<Inner>) {
                 Ok(0) => {}
                 Ok(count) => tracing::info!("removed {count} idle sessions"),
                 Err(err) => tracing::warn!("could not remove idle sessions: {err}"),
+            }
+            match state.store().expire_credentials().await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!("removed {count} guests whose credentials expired"),
+                Err(err) => tracing::warn!("could not remove expired credentials: {err}"),
             }
             drop(state);
             tokio::time::sleep(every).await;

@@ -80,10 +80,30 @@ impl Proxy {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The guest this test acts as, made by the first proxy it starts: its credential is in the
+    /// database and so in every snapshot, and every later proxy accepts it.
+    async fn guest(&self) -> &'static str {
+        static TOKEN: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+        TOKEN
+            .get_or_init(|| async {
+                let response = self
+                    .client
+                    .post(self.url("/api/auth/guest"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 201);
+                let guest: ashley_proxy::api::GuestToken = response.json().await.unwrap();
+                guest.token
+            })
+            .await
+    }
+
     async fn create_session(&self) -> String {
         let response = self
             .client
             .post(self.url("/api/sessions"))
+            .bearer_auth(self.guest().await)
             .send()
             .await
             .unwrap();
@@ -97,6 +117,7 @@ impl Proxy {
         let response = self
             .client
             .post(self.url(&format!("/api/sessions/{session}/messages")))
+            .bearer_auth(self.guest().await)
             .json(&json!({"persona": "ashley", "message": message}))
             .send()
             .await
@@ -107,7 +128,13 @@ impl Proxy {
     }
 
     async fn get(&self, path: &str) -> Value {
-        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(self.guest().await)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{path}");
         response.json().await.unwrap()
     }

@@ -59,7 +59,8 @@ async fn kill_9_during_100_streams_loses_nothing_acknowledged_and_marks_cut_repl
     write_web_bundle(dir.path());
     let data_dir = dir.path().join("data");
     let mut first = ProxyProcess::start(&proxy_env(&fake, dir.path()));
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    // A guest's bearer token: stored in the database, so the restarted proxy accepts it too.
+    let client = guest_client(first.addr).await;
 
     // Replies that complete before the crash.
     let mut completed = Vec::new();

@@ -11,6 +11,20 @@ use ashley_proxy::{
     },
 };
 
+/// An owner for the sessions a test makes.
+async fn guest(store: &dyn ashley_proxy::store::Store) -> ashley_proxy::store::OwnerId {
+    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+    let seed = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    store
+        .create_guest(
+            ashley_proxy::store::TokenHash([seed; 32]),
+            ashley_proxy::store::CredentialKind::Cookie,
+            i64::MAX,
+        )
+        .await
+        .unwrap()
+}
+
 fn open(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(dir.path(), StoreOptions::default()).unwrap())
 }
@@ -45,7 +59,10 @@ async fn a_turn_stores_the_message_and_returns_the_newest_context() {
             .unwrap()
             .is_none()
     );
-    store.create_session("s").await.unwrap();
+    store
+        .create_session("s", guest(&*store).await)
+        .await
+        .unwrap();
     assert!(store.session_exists("s").await.unwrap());
     for n in 0..3 {
         let turn = store
@@ -86,7 +103,10 @@ async fn regenerate_tells_an_unknown_session_from_one_with_nothing_to_answer() {
         store.begin_regenerate("nope", 5).await.unwrap(),
         Regeneration::UnknownSession
     );
-    store.create_session("s").await.unwrap();
+    store
+        .create_session("s", guest(&*store).await)
+        .await
+        .unwrap();
     assert_eq!(
         store.begin_regenerate("s", 5).await.unwrap(),
         Regeneration::NothingToRegenerate
@@ -116,7 +136,10 @@ async fn a_user_message_is_saved_alone_and_a_cut_reply_stays_partial() {
         store.save_user_message(said("s", "hi")).await.unwrap(),
         None
     );
-    store.create_session("s").await.unwrap();
+    store
+        .create_session("s", guest(&*store).await)
+        .await
+        .unwrap();
     let id = store
         .save_user_message(said("s", "unmoderated"))
         .await
@@ -165,7 +188,10 @@ async fn usage_rows_are_written_in_the_background_and_idle_sessions_expire() {
         rows.iter().map(|row| row.at_ms).collect::<Vec<_>>(),
         [0, 1, 2]
     );
-    store.create_session("s").await.unwrap();
+    store
+        .create_session("s", guest(&*store).await)
+        .await
+        .unwrap();
     // Idle for at least a millisecond, so an idle time of zero covers it.
     let created = now_ms();
     while now_ms() <= created {

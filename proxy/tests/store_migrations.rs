@@ -47,7 +47,7 @@ async fn a_v0_1_0_database_upgrades_with_every_message_and_stat_kept() {
     );
     assert_eq!(store.usage().await.unwrap().len(), FIXTURE_USAGE_ROWS);
     drop(store);
-    assert_eq!(user_version(&path), 1);
+    assert_eq!(user_version(&path), 2);
 
     // The fixture is what its README says: the regenerated turn kept one reply with stats,
     // the second session ends in a reply the client cut off.
@@ -63,7 +63,7 @@ async fn a_v0_1_0_database_upgrades_with_every_message_and_stat_kept() {
     assert!(second[0].content.contains("two lines and \"quotes\""));
     assert!(second.last().unwrap().partial);
 
-    // Opening it again at version 1 changes nothing.
+    // Opening it again at the current version changes nothing.
     let store = SqliteStore::open(dir.path(), StoreOptions::default()).unwrap();
     let again = store
         .history(&expected[1].session_id)

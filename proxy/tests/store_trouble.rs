@@ -9,6 +9,20 @@ use ashley_proxy::{
     },
 };
 
+/// An owner for the sessions a test makes.
+async fn guest(store: &dyn ashley_proxy::store::Store) -> ashley_proxy::store::OwnerId {
+    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+    let seed = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    store
+        .create_guest(
+            ashley_proxy::store::TokenHash([seed; 32]),
+            ashley_proxy::store::CredentialKind::Cookie,
+            i64::MAX,
+        )
+        .await
+        .unwrap()
+}
+
 fn said<'a>(session_id: &'a str, text: &'a str) -> UserMessage<'a> {
     UserMessage {
         session_id,
@@ -33,7 +47,10 @@ async fn a_full_database_fails_writes_as_full_keeps_reads_and_recovers_when_spac
         max_page_count: Some(1),
     };
     let store = SqliteStore::open(dir.path(), options).unwrap();
-    store.create_session("s").await.unwrap();
+    store
+        .create_session("s", guest(&store).await)
+        .await
+        .unwrap();
     store
         .begin_turn(said("s", "hello"), 5)
         .await

@@ -5,11 +5,14 @@ use std::net::IpAddr;
 use futures_util::future::BoxFuture;
 
 use super::ChatError;
+use crate::store::OwnerId;
 
-/// Who is asking. Today only the address (for rate limiting); accounts add the signed-in identity.
+/// Who is asking: the address (for rate limiting) and the owner its credential stands for
+/// (`None`: no valid credential, or a cookie sent from another site's page).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caller {
     pub ip: IpAddr,
+    pub owner: Option<OwnerId>,
 }
 
 /// What the caller wants to do.
@@ -35,7 +38,7 @@ pub trait Authorize: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), ChatError>>;
 }
 
-/// Everyone may do everything: there are no accounts yet.
+/// Everyone may do everything (tests of the core that are not about ownership).
 pub struct AllowAll;
 
 impl Authorize for AllowAll {

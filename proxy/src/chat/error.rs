@@ -37,6 +37,8 @@ pub enum ChatError {
     NotSaved,
     /// Randomness for a session id was not available.
     NoRandomness,
+    /// The request needs an identity (a guest's or a user's credential) and has none.
+    NoIdentity,
 }
 
 impl ChatError {
@@ -66,6 +68,7 @@ impl ChatError {
             Self::ContextTooLong { .. } => Some(ErrorCode::ContextTooLong),
             Self::Provider(_) | Self::Store(_) => None,
             Self::NotSaved | Self::NoRandomness => Some(ErrorCode::InternalError),
+            Self::NoIdentity => Some(ErrorCode::SignInRequired),
         }
     }
 }

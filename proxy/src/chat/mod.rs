@@ -11,13 +11,14 @@ use std::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    accounts::{self, NewGuest},
     api::{HistoryMessage, StoreStats},
     limits::RateLimiter,
     metrics::Metrics,
     moderation::Moderator,
     personas::Personas,
     provider::Provider,
-    store::StoreError,
+    store::{CredentialKind, StoreError},
 };
 
 mod authorize;
@@ -116,13 +117,24 @@ impl Chat {
         self.inner.authorizer.authorize(caller, action).await
     }
 
-    /// A new session with an unguessable id.
-    pub async fn create_session(&self, caller: &Caller) -> Result<String, ChatError> {
+    /// A new session with an unguessable id. A caller without an identity (a browser's first
+    /// visit) becomes a guest: the new guest comes back for the edge to hand its credential over.
+    pub async fn create_session(
+        &self,
+        caller: &Caller,
+    ) -> Result<(String, Option<NewGuest>), ChatError> {
         self.authorize(caller, Action::CreateSession).await?;
         self.check_rate(caller)?;
+        let (owner, guest) = match caller.owner {
+            Some(owner) => (owner, None),
+            None => {
+                let guest = accounts::new_guest(&*self.inner.store, CredentialKind::Cookie).await?;
+                (guest.owner, Some(guest))
+            }
+        };
         let id = new_session_id()?;
-        persist::create_session(&*self.inner.store, id.clone()).await?;
-        Ok(id)
+        persist::create_session(&*self.inner.store, id.clone(), owner).await?;
+        Ok((id, guest))
     }
 
     /// Every message of a session, oldest first.

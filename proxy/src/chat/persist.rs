@@ -4,14 +4,18 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     api::{HistoryMessage, ReplyStats, StoreStats},
-    store::{MessageId, Regeneration, Store, StoreError, UsageRecord, UserMessage},
+    store::{MessageId, OwnerId, Regeneration, Store, StoreError, UsageRecord, UserMessage},
 };
 
 /// The store as the core holds it: chosen once at start-up.
 pub type SharedStore = Arc<dyn Store>;
 
-pub async fn create_session(store: &dyn Store, id: String) -> Result<(), StoreError> {
-    store.create_session(&id).await
+pub async fn create_session(
+    store: &dyn Store,
+    id: String,
+    owner: OwnerId,
+) -> Result<(), StoreError> {
+    store.create_session(&id, owner).await
 }
 
 /// All messages of a session, oldest first; `None` when it does not exist.

@@ -21,6 +21,7 @@ use crate::{
     provider::{
         ChatParams, Completion, Demo, Finish, Piece, ProviderError, ReplyStream, Upstream, Usage,
     },
+    store::{CredentialKind, OwnerId, TokenHash},
 };
 
 /// A provider that answers from a script and counts how often it was asked.
@@ -118,7 +119,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-fn fixture(provider: Arc<dyn Provider>) -> Fixture {
+async fn fixture(provider: Arc<dyn Provider>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         data_dir: dir.path().to_path_buf(),
@@ -126,8 +127,15 @@ fn fixture(provider: Arc<dyn Provider>) -> Fixture {
     };
     let metrics = Arc::new(Metrics::default());
     let upstream = Upstream::new(&config, metrics.clone()).unwrap();
+    let store = crate::store::open(dir.path(), None).unwrap();
+    // The owner `caller()` stands for.
+    let owner = store
+        .create_guest(TokenHash([1; 32]), CredentialKind::Cookie, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(owner, OWNER);
     let chat = Chat::new(ChatParts {
-        store: crate::store::open(dir.path(), None).unwrap(),
+        store,
         provider,
         moderator: Moderator::new(
             &ModerationMode::Local,
@@ -153,9 +161,13 @@ fn fixture(provider: Arc<dyn Provider>) -> Fixture {
     }
 }
 
+/// The first owner the fixture's store makes.
+const OWNER: OwnerId = OwnerId(1);
+
 fn caller() -> Caller {
     Caller {
         ip: IpAddr::from([127, 0, 0, 1]),
+        owner: Some(OWNER),
     }
 }
 
@@ -208,8 +220,8 @@ async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T
 
 #[tokio::test]
 async fn a_turn_streams_the_demo_reply_stores_it_and_counts_it_once() {
-    let fixture = fixture(Arc::new(Demo::new(Duration::ZERO)));
-    let session = fixture.chat.create_session(&caller()).await.unwrap();
+    let fixture = fixture(Arc::new(Demo::new(Duration::ZERO))).await;
+    let (session, _) = fixture.chat.create_session(&caller()).await.unwrap();
     let reply = fixture
         .chat
         .turn(caller(), send(&session, "Hello there"))
@@ -246,8 +258,8 @@ async fn a_turn_streams_the_demo_reply_stores_it_and_counts_it_once() {
 #[tokio::test]
 async fn bad_input_and_unknown_sessions_never_reach_the_provider() {
     let provider = Scripted::new(Ok(Vec::new()));
-    let fixture = fixture(provider.clone());
-    let session = fixture.chat.create_session(&caller()).await.unwrap();
+    let fixture = fixture(provider.clone()).await;
+    let (session, _) = fixture.chat.create_session(&caller()).await.unwrap();
     let code = async |turn: Turn| {
         fixture
             .chat
@@ -288,8 +300,8 @@ async fn a_failure_mid_stream_ends_in_one_error_and_keeps_the_partial_text() {
         Ok(Piece::Text("lo".to_owned())),
         Err(ProviderError::Disconnected),
     ]));
-    let fixture = fixture(provider);
-    let session = fixture.chat.create_session(&caller()).await.unwrap();
+    let fixture = fixture(provider).await;
+    let (session, _) = fixture.chat.create_session(&caller()).await.unwrap();
     let reply = fixture
         .chat
         .turn(caller(), send(&session, "hi"))
@@ -316,8 +328,8 @@ async fn a_reply_dropped_by_its_client_is_counted_once_and_keeps_what_arrived() 
         Ok(Piece::Text("second".to_owned())),
         Ok(Piece::End(Finish::default())),
     ]));
-    let fixture = fixture(provider);
-    let session = fixture.chat.create_session(&caller()).await.unwrap();
+    let fixture = fixture(provider).await;
+    let (session, _) = fixture.chat.create_session(&caller()).await.unwrap();
     let mut reply = fixture
         .chat
         .turn(caller(), send(&session, "hi"))
@@ -340,8 +352,8 @@ async fn a_reply_dropped_by_its_client_is_counted_once_and_keeps_what_arrived() 
 
 #[tokio::test]
 async fn regenerate_replaces_the_last_reply_and_needs_a_message() {
-    let fixture = fixture(Arc::new(Demo::new(Duration::ZERO)));
-    let session = fixture.chat.create_session(&caller()).await.unwrap();
+    let fixture = fixture(Arc::new(Demo::new(Duration::ZERO))).await;
+    let (session, _) = fixture.chat.create_session(&caller()).await.unwrap();
     let regenerate = || Turn::Regenerate {
         session_id: session.clone(),
         persona: "technical".to_owned(),
@@ -381,7 +393,7 @@ fn conversation(text: &str) -> Turn {
 
 #[tokio::test]
 async fn a_stateless_completion_runs_the_same_turn_and_is_counted_as_v1() {
-    let fixture = fixture(Arc::new(Demo::new(Duration::ZERO)));
+    let fixture = fixture(Arc::new(Demo::new(Duration::ZERO))).await;
     let reply = fixture
         .chat
         .turn(caller(), conversation("Hello"))
@@ -415,7 +427,7 @@ async fn a_stateless_completion_runs_the_same_turn_and_is_counted_as_v1() {
 #[tokio::test]
 async fn a_provider_that_fails_to_open_is_answered_as_the_turns_error() {
     let provider = Scripted::new(Err(ProviderError::ContextOverflow { limit: Some(2048) }));
-    let fixture = fixture(provider);
+    let fixture = fixture(provider).await;
     let mut reply = fixture
         .chat
         .turn(caller(), conversation("hi"))
@@ -436,8 +448,8 @@ async fn an_overflowing_conversation_is_retried_once_without_its_oldest_messages
         max_messages: 3,
         calls: AtomicUsize::new(0),
     });
-    let fixture = fixture(provider.clone());
-    let session = fixture.chat.create_session(&caller()).await.unwrap();
+    let fixture = fixture(provider.clone()).await;
+    let (session, _) = fixture.chat.create_session(&caller()).await.unwrap();
     let first = fixture
         .chat
         .turn(caller(), send(&session, "the first question"))
@@ -469,8 +481,8 @@ async fn an_overflowing_conversation_is_retried_once_without_its_oldest_messages
         max_messages: 1,
         calls: AtomicUsize::new(0),
     });
-    let fixture = self::fixture(tiny.clone());
-    let session = fixture.chat.create_session(&caller()).await.unwrap();
+    let fixture = self::fixture(tiny.clone()).await;
+    let (session, _) = fixture.chat.create_session(&caller()).await.unwrap();
     let reply = fixture
         .chat
         .turn(caller(), send(&session, "hello"))

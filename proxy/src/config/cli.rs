@@ -51,6 +51,14 @@ pub struct Cli {
     /// header (clients are identified by their TCP peer address); 1 suits a Hugging Face Space.
     #[arg(long, env = "ASHLEY_TRUSTED_PROXIES", default_value_t = 0)]
     pub trusted_proxies: usize,
+    /// The address people reach Ashley at (e.g. https://ashley.example.org). On https, the
+    /// sign-in cookie is `Secure; SameSite=None` so it works inside an iframe (a Space's page);
+    /// on http it is `SameSite=Lax`. Defaults to https://$SPACE_HOST on a Hugging Face Space.
+    #[arg(long, env = "ASHLEY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Set by Hugging Face on a Space: the Space's own host name.
+    #[arg(long, env = "SPACE_HOST", hide = true)]
+    pub space_host: Option<String>,
     /// Hours a session may stay idle before it is deleted.
     #[arg(long, env = "ASHLEY_SESSION_TTL_HOURS", default_value_t = 24)]
     pub session_ttl_hours: u64,

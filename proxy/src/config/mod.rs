@@ -66,6 +66,9 @@ pub struct Config {
     pub personas: Personas,
     pub rate_limit_per_minute: u32,
     pub trusted_proxies: usize,
+    /// Where people reach Ashley (`ASHLEY_PUBLIC_URL`, or the Space's address); `None`: not
+    /// known (a local run), so cookies are for plain http.
+    pub public_url: Option<Url>,
     pub session_ttl: Duration,
     pub history_messages: usize,
     /// The model's context size in tokens; 0 means unknown (see [`crate::chat::fit`]).
@@ -104,6 +107,7 @@ impl Default for Config {
             personas: Personas::builtin(),
             rate_limit_per_minute: 60,
             trusted_proxies: 0,
+            public_url: None,
             session_ttl: Duration::from_secs(24 * 3600),
             history_messages: 20,
             context_tokens: 0,

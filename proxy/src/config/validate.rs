@@ -200,6 +200,7 @@ impl Config {
             personas,
             rate_limit_per_minute: cli.rate_limit,
             trusted_proxies: cli.trusted_proxies,
+            public_url: public_url(cli.public_url.as_deref(), cli.space_host.as_deref())?,
             session_ttl: Duration::from_secs(cli.session_ttl_hours.saturating_mul(3600)),
             history_messages: cli.history_messages,
             context_tokens: cli.context_tokens,
@@ -218,6 +219,29 @@ impl Config {
             connections,
             store_max_pages: None,
         })
+    }
+}
+
+/// `ASHLEY_PUBLIC_URL` when set, else the Space's own address.
+fn public_url(setting: Option<&str>, space_host: Option<&str>) -> Result<Option<Url>, ConfigError> {
+    match (setting, space_host) {
+        (Some(text), _) => {
+            let url = Url::parse(text).map_err(|err| {
+                invalid(
+                    "ASHLEY_PUBLIC_URL",
+                    format!("{text:?} is not a URL ({err}); give the address people open, e.g. https://ashley.example.org"),
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(invalid(
+                    "ASHLEY_PUBLIC_URL",
+                    format!("{text:?} must start with https:// (or http:// for a local test)"),
+                ));
+            }
+            Ok(Some(url))
+        }
+        (None, Some(host)) if !host.is_empty() => Ok(Url::parse(&format!("https://{host}")).ok()),
+        (None, _) => Ok(None),
     }
 }
 

@@ -3,14 +3,18 @@
 use axum::{
     Json, Router,
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use tokio::sync::mpsc;
 
 use crate::{
-    api::{ChatEvent, History, PersonaList, Regenerate, SendMessage, SessionCreated, Status},
+    accounts,
+    api::{
+        ChatEvent, GuestToken, History, Identity, Me, PersonaList, Regenerate, SendMessage,
+        SessionCreated, Status,
+    },
     chat::{ChatError, Reply, Turn, TurnEvent},
     error::{ApiError, AppJson, AppPath, app_error},
     routes::{
@@ -18,12 +22,16 @@ use crate::{
         events::{EventSender, event_stream, event_stream_of_one},
     },
     state::AppState,
+    store::CredentialKind,
 };
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/personas", get(personas))
         .route("/sessions", post(create_session))
+        .route("/auth/guest", post(new_guest_token))
+        .route("/auth/logout", post(logout))
+        .route("/me", get(me))
         .route("/sessions/{id}", get(history).delete(clear_session))
         .route("/sessions/{id}/messages", post(send_message))
         .route("/sessions/{id}/regenerate", post(regenerate))
@@ -38,12 +46,62 @@ async fn status(State(state): State<AppState>) -> Json<Status> {
     Json(state.status().await)
 }
 
+/// A browser's first session makes it a guest: the answer sets the cookie that owns it.
 async fn create_session(
     State(state): State<AppState>,
     ClientCaller(caller): ClientCaller,
 ) -> Result<Response, ApiError> {
-    let session_id = state.chat().create_session(&caller).await?;
-    Ok((StatusCode::CREATED, Json(SessionCreated { session_id })).into_response())
+    let (session_id, guest) = state.chat().create_session(&caller).await?;
+    let mut response = (StatusCode::CREATED, Json(SessionCreated { session_id })).into_response();
+    if let Some(guest) = guest {
+        let cookie = state
+            .cookies()
+            .set_cookie(&guest.token, accounts::GUEST_DAYS * 24 * 3600);
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// `POST /api/auth/guest`: a bearer token for a client without cookies (the desktop app).
+async fn new_guest_token(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+) -> Result<(StatusCode, Json<GuestToken>), ApiError> {
+    state.chat().check_rate(&caller).map_err(app_error)?;
+    let guest = accounts::new_guest(&**state.store(), CredentialKind::Bearer)
+        .await
+        .map_err(app_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(GuestToken {
+            token: guest.token.expose().to_owned(),
+            expires_at_ms: guest.expires_at_ms,
+        }),
+    ))
+}
+
+/// `POST /api/auth/logout`: the credential ends and the cookie goes; what it owned stays with
+/// its owner (a guest's is unreachable from then on and is cleaned up).
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some((token, _)) = accounts::credential(&headers) {
+        state.store().revoke(token.hash()).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, state.cookies().clear_cookie());
+    Ok(response)
+}
+
+/// `GET /api/me`: who the credential stands for.
+async fn me(ClientCaller(caller): ClientCaller) -> Json<Me> {
+    Json(Me {
+        identity: if caller.owner.is_some() {
+            Identity::Guest
+        } else {
+            Identity::Anonymous
+        },
+    })
 }
 
 async fn history(

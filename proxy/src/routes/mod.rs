@@ -12,24 +12,35 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::{api::ErrorCode, chat::Caller, error::ApiError, state::AppState};
+use crate::{
+    accounts, api::ErrorCode, chat::Caller, error::ApiError, state::AppState, store::CredentialKind,
+};
 
 pub mod app;
 pub mod events;
 pub mod openai;
 
-/// Who is asking, for the chat core: the client's address (see [`client_ip`]).
+/// Who is asking, for the chat core: the client's address (see [`client_ip`]) and the owner its
+/// credential stands for. A cookie on a state-changing request from another site's page
+/// stands for nobody (CSRF).
 pub struct ClientCaller(pub Caller);
 
 impl FromRequestParts<AppState> for ClientCaller {
-    type Rejection = std::convert::Infallible;
+    type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let ip = client_ip(parts, state.config().trusted_proxies);
-        Ok(Self(Caller { ip }))
+        let token = accounts::credential(&parts.headers).and_then(|(token, kind)| {
+            let forged = kind == CredentialKind::Cookie
+                && !parts.method.is_safe()
+                && accounts::cross_site(&parts.headers);
+            (!forged).then_some(token)
+        });
+        let owner = accounts::owner_of(&**state.store(), token).await?;
+        Ok(Self(Caller { ip, owner }))
     }
 }
 

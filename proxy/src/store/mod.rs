@@ -24,6 +24,36 @@ pub use trouble::StoreHealth;
 /// Id of a stored message (a user message or a reply).
 pub type MessageId = i64;
 
+/// Who owns stored things: a guest or a signed-in user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OwnerId(pub i64);
+
+/// The SHA-256 of a credential: the only form in which the store keeps one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl std::fmt::Debug for TokenHash {
+    /// Never printed: a hash is not the secret, but logs have no use for it either.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("TokenHash(..)")
+    }
+}
+
+/// How a credential travels: a browser's cookie, or the desktop app's bearer token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    Cookie,
+    Bearer,
+}
+
+/// Who a session belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionOwner {
+    Owner(OwnerId),
+    /// Stored before owners existed (v0.1.0): the first owner to use it adopts it.
+    Unowned,
+}
+
 /// What a person sent, to be stored as the start of a turn.
 #[derive(Clone, Copy, Debug)]
 pub struct UserMessage<'a> {
@@ -77,8 +107,32 @@ pub struct UsageRecord {
 /// once a minute) and reports them through [`Store::health`], so callers log only `Other`.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Stores a new, empty session under `id`.
-    async fn create_session(&self, id: &str) -> Result<(), StoreError>;
+    /// Stores a new, empty session under `id`, owned by `owner`.
+    async fn create_session(&self, id: &str, owner: OwnerId) -> Result<(), StoreError>;
+
+    /// Who the session belongs to; `None`: no such session.
+    async fn session_owner(&self, id: &str) -> Result<Option<SessionOwner>, StoreError>;
+
+    /// Gives an unowned session to `owner`; false when another owner adopted it first.
+    async fn adopt_session(&self, id: &str, owner: OwnerId) -> Result<bool, StoreError>;
+
+    /// A new guest with its first credential (valid until `expires_at_ms`).
+    async fn create_guest(
+        &self,
+        token: TokenHash,
+        kind: CredentialKind,
+        expires_at_ms: i64,
+    ) -> Result<OwnerId, StoreError>;
+
+    /// The owner of an unexpired credential.
+    async fn owner_of(&self, token: TokenHash) -> Result<Option<OwnerId>, StoreError>;
+
+    /// Ends a credential (sign-out); the owner and what it owns stay.
+    async fn revoke(&self, token: TokenHash) -> Result<(), StoreError>;
+
+    /// Drops expired credentials and the guests left without one, with everything they own;
+    /// returns how many guests went.
+    async fn expire_credentials(&self) -> Result<usize, StoreError>;
 
     /// Whether the session exists, without marking it active.
     async fn session_exists(&self, id: &str) -> Result<bool, StoreError>;

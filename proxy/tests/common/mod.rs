@@ -38,6 +38,29 @@ pub fn live_config(fake: &FakeUpstream, data_dir: &std::path::Path) -> Config {
     }
 }
 
+/// A client that holds a guest's bearer token (as the desktop app does), so the sessions it
+/// creates are its own.
+pub async fn guest_client(addr: SocketAddr) -> reqwest::Client {
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = plain
+        .post(format!("http://{addr}/api/auth/guest"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let guest: ashley_proxy::api::GuestToken = response.json().await.unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", guest.token)).unwrap(),
+    );
+    reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 impl Harness {
     /// Live mode against a fake upstream that expects [`FAKE_KEY`].
     pub async fn live() -> Self {
@@ -79,7 +102,7 @@ impl Harness {
             fake,
             state,
             addr,
-            client: reqwest::Client::new(),
+            client: guest_client(addr).await,
             data_dir,
         }
     }

@@ -61,6 +61,29 @@ pub struct Proxy {
     pub dir: tempfile::TempDir,
 }
 
+/// A client that holds a guest's bearer token (as the desktop app does), so the sessions it
+/// creates are its own.
+pub async fn guest_client(addr: SocketAddr) -> reqwest::Client {
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = plain
+        .post(format!("http://{addr}/api/auth/guest"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let guest: ashley_proxy::api::GuestToken = response.json().await.unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", guest.token)).unwrap(),
+    );
+    reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 impl Proxy {
     /// Chat and moderation both at a [`FakeUpstream`] that insists on [`KEY`].
     pub async fn live(change: impl FnOnce(Config) -> Config) -> Self {
@@ -84,7 +107,7 @@ impl Proxy {
             fake,
             state,
             addr,
-            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            client: guest_client(addr).await,
             dir,
         }
     }

@@ -5,7 +5,7 @@ use rusqlite::{Connection, params};
 use super::{errors::is_full, from_sql_int, to_sql_int};
 use crate::{
     api::{HistoryMessage, ReplyStats, Role, StoreStats},
-    store::now_ms,
+    store::{OwnerId, now_ms},
 };
 
 /// A new message to store.
@@ -18,11 +18,17 @@ pub(super) struct NewMessage<'a> {
     pub partial: bool,
 }
 
-pub(super) fn create_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<()> {
+/// A new, empty session; `owner` is `None` only for sessions made the way v0.1.0 made them.
+pub(super) fn create_session(
+    db: &Connection,
+    id: &str,
+    owner: Option<OwnerId>,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
     db.prepare_cached(
-        "INSERT INTO sessions (id, created_at_ms, last_active_ms) VALUES (?1, ?2, ?2)",
+        "INSERT INTO sessions (id, owner_id, created_at_ms, last_active_ms) VALUES (?1, ?2, ?3, ?3)",
     )?
-    .execute(params![id, now_ms])?;
+    .execute(params![id, owner.map(|owner| owner.0), now_ms])?;
     Ok(())
 }
 
@@ -278,7 +284,7 @@ mod tests {
     #[test]
     fn recent_messages_are_the_newest_in_order() {
         let db = memory();
-        create_session(&db, "s", 0).unwrap();
+        create_session(&db, "s", None, 0).unwrap();
         for n in 0..30 {
             add(
                 &db,
@@ -300,8 +306,8 @@ mod tests {
     #[test]
     fn idle_sessions_expire_with_their_messages() {
         let db = memory();
-        create_session(&db, "old", 0).unwrap();
-        create_session(&db, "new", 100).unwrap();
+        create_session(&db, "old", None, 0).unwrap();
+        create_session(&db, "new", None, 100).unwrap();
         add(&db, "old", Role::User, "hi");
         assert_eq!(expire_idle_sessions(&db, 50).unwrap(), 1);
         assert!(history(&db, "old", 200).unwrap().is_none());
@@ -317,7 +323,7 @@ mod tests {
     #[test]
     fn regenerate_drops_only_the_trailing_reply() {
         let db = memory();
-        create_session(&db, "s", 0).unwrap();
+        create_session(&db, "s", None, 0).unwrap();
         add(&db, "s", Role::User, "q1");
         add(&db, "s", Role::Assistant, "a1");
         let user = drop_last_reply(&db, "s").unwrap().unwrap();

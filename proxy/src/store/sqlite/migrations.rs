@@ -10,7 +10,10 @@ use crate::store::StoreError;
 
 /// Every schema version this build knows, oldest first; version N is `MIGRATIONS[N - 1]`.
 /// Never edit a released entry: add a new file.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("migrations/0001_initial.sql")),
+    M::up(include_str!("migrations/0002_owners.sql")),
+];
 
 /// Brings the file's schema up to this build's version, in one transaction. A file from a newer
 /// Ashley is refused: this build would not know what its tables mean.

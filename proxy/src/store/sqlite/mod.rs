@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::{
-    MessageId, Regeneration, Store, StoreError, StoreHealth, Turn, UsageRecord, UserMessage,
-    now_ms, trouble::Trouble,
+    CredentialKind, MessageId, OwnerId, Regeneration, SessionOwner, Store, StoreError, StoreHealth,
+    TokenHash, Turn, UsageRecord, UserMessage, now_ms, trouble::Trouble,
 };
 use crate::api::{HistoryMessage, ReplyStats, StoreStats};
 
@@ -19,6 +19,7 @@ mod errors;
 mod messages;
 mod migrations;
 mod open;
+mod owners;
 mod turns;
 mod usage;
 
@@ -127,9 +128,49 @@ impl OwnedUserMessage {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_session(&self, id: &str) -> Result<(), StoreError> {
+    async fn create_session(&self, id: &str, owner: OwnerId) -> Result<(), StoreError> {
         let id = id.to_owned();
-        self.run(true, move |db| messages::create_session(db, &id, now_ms()))
+        self.run(true, move |db| {
+            messages::create_session(db, &id, Some(owner), now_ms())
+        })
+        .await
+    }
+
+    async fn session_owner(&self, id: &str) -> Result<Option<SessionOwner>, StoreError> {
+        let id = id.to_owned();
+        self.run(false, move |db| owners::session_owner(db, &id))
+            .await
+    }
+
+    async fn adopt_session(&self, id: &str, owner: OwnerId) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.run(true, move |db| owners::adopt_session(db, &id, owner))
+            .await
+    }
+
+    async fn create_guest(
+        &self,
+        token: TokenHash,
+        kind: CredentialKind,
+        expires_at_ms: i64,
+    ) -> Result<OwnerId, StoreError> {
+        self.run(true, move |db| {
+            owners::create_guest(db, token, kind, now_ms(), expires_at_ms)
+        })
+        .await
+    }
+
+    async fn owner_of(&self, token: TokenHash) -> Result<Option<OwnerId>, StoreError> {
+        self.run(false, move |db| owners::owner_of(db, token, now_ms()))
+            .await
+    }
+
+    async fn revoke(&self, token: TokenHash) -> Result<(), StoreError> {
+        self.run(true, move |db| owners::revoke(db, token)).await
+    }
+
+    async fn expire_credentials(&self) -> Result<usize, StoreError> {
+        self.run(false, move |db| owners::expire_credentials(db, now_ms()))
             .await
     }
 
