@@ -130,22 +130,6 @@ fn post(path: &str, body_len: usize) -> String {
     )
 }
 
-/// The value of one sample line of `/metrics` (`name` with its labels, as exposed).
-async fn metric(proxy: &Proxy, name: &str) -> f64 {
-    let text = proxy
-        .client
-        .get(proxy.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no sample {name} in /metrics"))
-}
-
 fn percentile(samples: &mut [Duration], fraction: f64) -> Duration {
     samples.sort();
     let rank = ((samples.len() as f64) * fraction).ceil() as usize;
@@ -231,11 +215,9 @@ async fn stalled_heads_are_closed_after_the_header_timeout_while_others_are_serv
         Duration::from_secs(5),
         "every stalled head counted",
         async || {
-            metric(
-                &proxy,
-                r#"ashley_connections_timed_out_total{phase="head"}"#,
-            )
-            .await
+            proxy
+                .metric(r#"ashley_connections_timed_out_total{phase="head"}"#)
+                .await
                 == STALLED as f64
         },
     )
@@ -325,7 +307,7 @@ async fn oversized_headers_get_a_431_the_client_reads() {
     // Every refusal is counted, the ones the parser answers itself included (those when their
     // connection closes).
     wait_until(Duration::from_secs(5), "21 refusals counted", async || {
-        metric(&proxy, "ashley_headers_too_large_total").await == 21.0
+        proxy.metric("ashley_headers_too_large_total").await == 21.0
     })
     .await;
 }
@@ -373,11 +355,9 @@ async fn a_stalled_body_is_closed_after_the_timeout_and_a_slow_steady_one_is_ser
         Duration::from_secs(5),
         "the stalled body counted",
         async || {
-            metric(
-                &proxy,
-                r#"ashley_connections_timed_out_total{phase="body"}"#,
-            )
-            .await
+            proxy
+                .metric(r#"ashley_connections_timed_out_total{phase="body"}"#)
+                .await
                 == 1.0
         },
     )
@@ -387,7 +367,7 @@ async fn a_stalled_body_is_closed_after_the_timeout_and_a_slow_steady_one_is_ser
     wait_until(
         Duration::from_secs(5),
         "the steady connection to close",
-        async || metric(&proxy, "ashley_connections_open").await == 1.0,
+        async || proxy.metric("ashley_connections_open").await == 1.0,
     )
     .await;
 }
@@ -494,6 +474,6 @@ async fn connections_over_the_cap_get_a_503_while_the_others_keep_working() {
     )
     .await;
     drop(held);
-    let shed = metric(&proxy, "ashley_connections_shed_total").await;
+    let shed = proxy.metric("ashley_connections_shed_total").await;
     assert!(shed >= 5.0, "{shed} connections counted as shed");
 }
