@@ -180,10 +180,11 @@ EOF
 # Sends one message in demo mode and prints the store's message count afterwards.
 chat_once() {
     local session persona
-    session=$(curl -fsS --max-time 10 -X POST "http://127.0.0.1:$port/api/sessions" |
+    # A cookie jar, as a browser keeps: the session belongs to the guest its cookie names.
+    session=$(curl -fsS --max-time 10 -c "$WORK/cookies" -b "$WORK/cookies" -X POST "http://127.0.0.1:$port/api/sessions" |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["session_id"])') || fail "POST /api/sessions failed"
     persona=$(get /api/personas | python3 -c 'import json, sys; print(json.load(sys.stdin)["default"])')
-    curl -fsS --max-time 30 -N -H 'content-type: application/json' \
+    curl -fsS --max-time 30 -N -b "$WORK/cookies" -H 'content-type: application/json' \
         -d "{\"persona\":\"$persona\",\"message\":\"Hello from the image check\"}" \
         "http://127.0.0.1:$port/api/sessions/$session/messages" >"$WORK/chat-reply.txt" ||
         fail "POST /api/sessions/$session/messages failed"

@@ -167,7 +167,8 @@ check_npm_tools() {
     ln -sfn ../node_modules/binaryen/bin/wasm-opt "$TOOLS_DIR/bin/wasm-opt"
 }
 
-# tests/e2e pins playwright-core in its package-lock.json; install it the way its scripts expect.
+# tests/e2e pins playwright-core and oidc-provider (the sign-in tests' provider) in its
+# package-lock.json; install them the way its scripts expect.
 check_e2e_node_modules() {
     local e2e=$ROOT/tests/e2e
     [ -f "$e2e/package-lock.json" ] || return 0

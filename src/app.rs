@@ -6,10 +6,11 @@ use ashley_proxy::api::PersonaInfo;
 
 use crate::conversation::{Conversation, RetryAction};
 use crate::markdown::MarkdownCache;
-use crate::net::{NetEvent, ProxyClient};
+use crate::net::{Credential, NetEvent, ProxyClient};
 use crate::session::ChatSession;
 use crate::state::{PersistedState, ThemeChoice};
 use crate::theme::{self, Palette};
+use crate::ui::account::AccountView;
 use crate::ui::chat::ChatView;
 use crate::ui::status::StatusView;
 use crate::ui::{self, Command};
@@ -18,6 +19,10 @@ use crate::ui::{self, Command};
 pub const NARROW_WIDTH: f32 = 700.0;
 /// How often the status panel refreshes by itself.
 const STATUS_REFRESH_SECS: f64 = 30.0;
+/// While a sign-in runs in another tab (the app inside a Space's iframe), how often the app
+/// asks whether it has finished.
+#[cfg(target_arch = "wasm32")]
+const SIGN_IN_POLL_SECS: f64 = 3.0;
 
 pub struct AshleyApp {
     /// Persona and theme; the session id is copied in from `chat` after each change.
@@ -40,20 +45,45 @@ pub struct AshleyApp {
     monospace: crate::fonts::DeferredMonospace,
     sidebar_open: bool,
     applied_theme: Option<ThemeChoice>,
+    account: AccountView,
+    /// The desktop sign-in waiting for the browser (dropping it stops the wait).
+    #[cfg(not(target_arch = "wasm32"))]
+    desktop_sign_in: Option<crate::net::DesktopSignIn>,
+    /// A sign-in in another tab: when the app last asked whether it is done.
+    #[cfg(target_arch = "wasm32")]
+    sign_in_poll: Option<f64>,
 }
 
 impl AshleyApp {
     /// Called by eframe: restores what was persisted and starts talking to the proxy.
     pub fn new(cc: &eframe::CreationContext<'_>, server: String) -> Self {
         let persisted = PersistedState::load(cc.storage);
-        Self::with_state(&cc.egui_ctx, server, persisted)
+        #[cfg(target_arch = "wasm32")]
+        let credential = Credential::cookie();
+        #[cfg(not(target_arch = "wasm32"))]
+        let credential = Credential::in_dir(eframe::storage_dir(crate::APP_ID));
+        Self::with_credential(&cc.egui_ctx, server, persisted, credential)
     }
 
-    /// The app with explicit persisted state (tests use this to simulate a reload).
+    /// The app with explicit persisted state (tests use this to simulate a reload); natively its
+    /// bearer token lives in memory only.
     pub fn with_state(ctx: &egui::Context, server: String, persisted: PersistedState) -> Self {
+        #[cfg(target_arch = "wasm32")]
+        let credential = Credential::cookie();
+        #[cfg(not(target_arch = "wasm32"))]
+        let credential = Credential::in_memory();
+        Self::with_credential(ctx, server, persisted, credential)
+    }
+
+    pub fn with_credential(
+        ctx: &egui::Context,
+        server: String,
+        persisted: PersistedState,
+        credential: Credential,
+    ) -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         crate::fonts::install_native(ctx);
-        let (client, events) = ProxyClient::new(server, ctx.clone());
+        let (client, events) = ProxyClient::new(server, ctx.clone(), credential);
         let mut app = Self {
             last_saved: Some(persisted.clone()),
             chat: ChatSession::new(persisted.session_id.clone()),
@@ -71,6 +101,11 @@ impl AshleyApp {
             monospace: crate::fonts::DeferredMonospace::default(),
             sidebar_open: false,
             applied_theme: None,
+            account: AccountView::default(),
+            #[cfg(not(target_arch = "wasm32"))]
+            desktop_sign_in: None,
+            #[cfg(target_arch = "wasm32")]
+            sign_in_poll: None,
         };
         app.connect();
         app
@@ -123,10 +158,16 @@ impl AshleyApp {
         self.chat.is_sending()
     }
 
-    /// (Re)starts everything that needs the proxy: personas, status, the session's history.
+    /// Who the app is signed in as (the proxy's last answer).
+    pub fn account(&self) -> &AccountView {
+        &self.account
+    }
+
+    /// (Re)starts everything that needs the proxy: personas, status, identity, the session.
     fn connect(&mut self) {
         self.client.fetch_personas();
         self.request_status(None);
+        self.client.fetch_me();
         self.chat.connect(&self.client);
     }
 
@@ -149,6 +190,13 @@ impl AshleyApp {
                 self.request_status(Some(now));
             }
             Some(_) => {}
+        }
+        #[cfg(target_arch = "wasm32")]
+        if let Some(last) = self.sign_in_poll
+            && now - last >= SIGN_IN_POLL_SECS
+        {
+            self.sign_in_poll = Some(now);
+            self.client.fetch_me();
         }
         #[cfg(target_arch = "wasm32")]
         if self.chat_view.markdown.saw_code {
@@ -176,9 +224,71 @@ impl AshleyApp {
                 };
             }
             NetEvent::SessionCreated(result) => {
+                // A first session makes the app a guest (the proxy set its cookie or token).
+                if result.is_ok()
+                    && self.account.identity() == ashley_proxy::api::Identity::Anonymous
+                {
+                    self.client.fetch_me();
+                }
                 self.chat
                     .on_session_created(result, &self.client, &self.persisted.persona);
             }
+            NetEvent::LatestSession(result) => self.chat.on_latest_session(result, &self.client),
+            NetEvent::Me(result) => self.on_me(result),
+            NetEvent::SignedOut(result) | NetEvent::DataDeleted(result) => {
+                self.account.busy = None;
+                match result {
+                    Ok(()) => {
+                        self.account.confirm_delete = false;
+                        self.account.error = None;
+                        // What was shown is no longer this app's to show: start over as a guest.
+                        self.chat.leave(&self.client);
+                        self.client.fetch_me();
+                    }
+                    Err(error) => self.account.error = Some(error.to_string()),
+                }
+            }
+            NetEvent::SignedIn(result) => {
+                self.end_sign_in();
+                match result {
+                    Ok(()) => {
+                        self.account.error = None;
+                        self.client.fetch_me();
+                    }
+                    Err(reason) => self.account.error = Some(format!("Sign-in failed: {reason}.")),
+                }
+            }
+            NetEvent::Keys(result) => match result {
+                Ok(list) => self.account.keys = Some(list.keys),
+                Err(error) => {
+                    self.account.error = Some(format!("Could not list the API keys: {error}"));
+                }
+            },
+            NetEvent::KeyCreated(result) => {
+                self.account.busy = None;
+                match result {
+                    Ok(created) => {
+                        self.account.new_key_name.clear();
+                        if let Some(keys) = &mut self.account.keys {
+                            keys.insert(0, created.info.clone());
+                        }
+                        self.account.created_key = Some(created);
+                    }
+                    Err(error) => {
+                        self.account.error = Some(format!("Could not create the key: {error}"));
+                    }
+                }
+            }
+            NetEvent::KeyRevoked(result) => match result {
+                Ok(id) => {
+                    if let Some(keys) = &mut self.account.keys {
+                        keys.retain(|key| key.id != id);
+                    }
+                }
+                Err(error) => {
+                    self.account.error = Some(format!("Could not revoke the key: {error}"));
+                }
+            },
             NetEvent::History { session_id, result } => {
                 self.chat
                     .on_history(&session_id, result, &self.client, &self.persisted.persona);
@@ -186,6 +296,80 @@ impl AshleyApp {
             NetEvent::Stream { stream_id, event } => {
                 self.chat.on_stream_event(stream_id, event, &self.client);
             }
+        }
+    }
+
+    fn on_me(&mut self, result: Result<ashley_proxy::api::Me, crate::net::NetError>) {
+        match result {
+            Ok(me) => {
+                #[cfg(target_arch = "wasm32")]
+                if self.sign_in_poll.is_some() && me.identity == ashley_proxy::api::Identity::User {
+                    // Signed in in the other tab: the conversation is now the account's.
+                    self.end_sign_in();
+                    self.chat.connect(&self.client);
+                }
+                if me.identity == ashley_proxy::api::Identity::User {
+                    if self.account.keys.is_none() {
+                        self.client.fetch_keys();
+                    }
+                } else {
+                    self.account.keys = None;
+                    self.account.created_key = None;
+                }
+                self.account.me = Some(me);
+            }
+            Err(error) => {
+                self.account.error = Some(format!("Could not check the sign-in: {error}"));
+            }
+        }
+    }
+
+    fn end_sign_in(&mut self) {
+        self.account.busy = None;
+        self.account.signing_in = false;
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.desktop_sign_in = None;
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.sign_in_poll = None;
+        }
+    }
+
+    /// Sends the person to the provider: this tab on the web (a new one inside a frame, where
+    /// the provider's page cannot show), the system browser natively.
+    fn sign_in(&mut self, ctx: &egui::Context) {
+        let Some(login_path) = self
+            .account
+            .me
+            .as_ref()
+            .and_then(|me| me.sign_in.as_ref())
+            .map(|sign_in| sign_in.login_path.clone())
+        else {
+            return;
+        };
+        self.account.error = None;
+        #[cfg(target_arch = "wasm32")]
+        {
+            if crate::web_page::in_frame() {
+                ctx.open_url(egui::OpenUrl::new_tab(login_path));
+                self.account.busy = Some("Finish signing in in the new tab…".to_owned());
+                self.account.signing_in = true;
+                self.sign_in_poll = Some(ctx.input(|input| input.time));
+            } else {
+                ctx.open_url(egui::OpenUrl::same_tab(login_path));
+            }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        match self.client.begin_desktop_sign_in(&login_path) {
+            Ok(sign_in) => {
+                ctx.open_url(egui::OpenUrl::new_tab(&sign_in.url));
+                self.account.busy = Some("Finish signing in in your browser…".to_owned());
+                self.account.signing_in = true;
+                self.desktop_sign_in = Some(sign_in);
+            }
+            Err(reason) => self.account.error = Some(format!("Sign-in failed: {reason}.")),
         }
     }
 
@@ -248,6 +432,8 @@ impl AshleyApp {
                         if narrow && ui.button("⬅ Back to the chat").clicked() {
                             commands.push(Command::ToggleSidebar);
                         }
+                        ui::account::account_ui(ui, &palette, &self.account, &mut commands);
+                        ui.separator();
                         ui::status::status_ui(
                             ui,
                             &palette,
@@ -304,6 +490,14 @@ impl AshleyApp {
             composer_text: &self.chat.composer,
             messages: self.chat.conversation().messages(),
             zoom_factor: ui.ctx().zoom_factor(),
+            identity: match self.account.identity() {
+                ashley_proxy::api::Identity::Guest => "guest",
+                ashley_proxy::api::Identity::User => "user",
+                ashley_proxy::api::Identity::Anonymous | ashley_proxy::api::Identity::Unknown => {
+                    "anonymous"
+                }
+            },
+            account_name: self.account.me.as_ref().and_then(|me| me.name.as_deref()),
         });
 
         for command in commands {
@@ -331,6 +525,30 @@ impl AshleyApp {
             Command::ToggleTheme => self.persisted.theme = self.persisted.theme.toggled(),
             Command::ToggleSidebar => self.sidebar_open = !self.sidebar_open,
             Command::RefreshStatus => self.request_status(Some(ctx.input(|i| i.time))),
+            Command::SignIn => self.sign_in(ctx),
+            Command::CancelSignIn => self.end_sign_in(),
+            Command::SignOut => {
+                self.account.busy = Some("Signing out…".to_owned());
+                self.client.sign_out();
+            }
+            Command::DeleteData => self.account.confirm_delete = true,
+            Command::CancelDelete => self.account.confirm_delete = false,
+            Command::KeyName(name) => self.account.new_key_name = name,
+            Command::CreateKey => {
+                self.account.busy = Some("Creating the key…".to_owned());
+                self.client.create_key(self.account.new_key_name.trim());
+            }
+            Command::RevokeKey(id) => self.client.revoke_key(&id),
+            Command::CopyKey => {
+                if let Some(created) = &self.account.created_key {
+                    ctx.copy_text(created.key.clone());
+                }
+            }
+            Command::DismissKey => self.account.created_key = None,
+            Command::ConfirmDelete => {
+                self.account.busy = Some("Deleting your data…".to_owned());
+                self.client.delete_my_data();
+            }
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod session;
 pub mod state;
 pub mod theme;
 pub mod ui;
+#[cfg(target_arch = "wasm32")]
+mod web_page;
 /// The browser tests' window into the app: only in builds with the `testing` feature.
 #[cfg(any(test, feature = "testing"))]
 pub mod web_test_handle;
@@ -18,6 +20,10 @@ pub use app::{AshleyApp, NARROW_WIDTH};
 
 /// The proxy the native app talks to when nothing else is said.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7860";
+
+/// The native app's name for eframe: its window state and the guest's bearer token live in
+/// eframe's storage directory for it.
+pub const APP_ID: &str = "Ashley AI";
 
 /// The proxy URL from `--server URL` (or `--server=URL`), else `ASHLEY_SERVER`, else
 /// [`DEFAULT_SERVER`]. A trailing `/` is dropped so paths can be appended.

@@ -15,7 +15,7 @@ fn main() -> eframe::Result {
         ..Default::default()
     };
     eframe::run_native(
-        "Ashley AI",
+        ashley::APP_ID,
         options,
         Box::new(move |cc| Ok(Box::new(ashley::AshleyApp::new(cc, server)))),
     )

@@ -64,14 +64,20 @@ fn class_of(code: ErrorCode) -> Option<Class> {
         | C::ModelNotFound
         | C::FileNotFound
         | C::WebAppMissing
-        | C::HeadersTooLarge => Class::Invalid,
+        | C::HeadersTooLarge
+        | C::InvalidSignInCode
+        | C::InvalidApiKey
+        | C::AccountRequired => Class::Invalid,
         C::ContentFlagged => Class::Flagged,
         C::ContextLengthExceeded | C::ContextTooLong => Class::ContextTooLong,
         C::RateLimited | C::UpstreamRateLimited | C::TooManyConnections => Class::RateLimited,
         C::StorageFull => Class::StorageFull,
-        C::ModerationUnavailable | C::StoreUnavailable | C::InternalError | C::ShuttingDown => {
-            Class::ServerTransient
-        }
+        // Sign-in: Retry starts a new guest (the app renews a refused token itself).
+        C::ModerationUnavailable
+        | C::StoreUnavailable
+        | C::InternalError
+        | C::ShuttingDown
+        | C::SignInRequired => Class::ServerTransient,
         C::UpstreamUnavailable
         | C::UpstreamUnreachable
         | C::UpstreamTimeout

@@ -14,6 +14,9 @@ pub trait ChatBackend {
     /// The proxy's URL for messages (empty on the web: the page's origin).
     fn server(&self) -> &str;
     fn create_session(&self);
+    /// Finds the caller's most recent session (a signed-in person on a new device resumes
+    /// it); the answer comes back to [`ChatSession::on_latest_session`].
+    fn find_latest_session(&self);
     fn fetch_history(&self, session_id: &str);
     fn delete_session(&self, session_id: &str);
     fn send_message(&self, stream_id: u64, session_id: &str, body: &SendMessage) -> StreamHandle;
@@ -102,13 +105,46 @@ impl ChatSession {
         std::mem::take(&mut self.reply_finished)
     }
 
-    /// Resumes the stored session (its history) or starts a new one.
+    /// Resumes the stored session (its history), else the caller's most recent one, else
+    /// starts a new one.
     pub fn connect(&mut self, backend: &impl ChatBackend) {
         self.connecting = true;
         match self.session_id.as_deref() {
             Some(session_id) => backend.fetch_history(session_id),
-            None => backend.create_session(),
+            None => backend.find_latest_session(),
         }
+    }
+
+    /// The caller's most recent session, if any: resumed; else a new one.
+    pub fn on_latest_session(
+        &mut self,
+        result: Result<Option<String>, NetError>,
+        backend: &impl ChatBackend,
+    ) {
+        if self.session_id.is_some() {
+            return; // Something (a send) made a session meanwhile.
+        }
+        match result {
+            Ok(Some(session_id)) => {
+                backend.fetch_history(&session_id);
+                self.session_id = Some(session_id);
+            }
+            Ok(None) => backend.create_session(),
+            Err(error) => {
+                self.connecting = false;
+                self.connection_failed(&error, backend);
+            }
+        }
+    }
+
+    /// Forgets the session without deleting it (signed out: it is no longer ours to show).
+    pub fn leave(&mut self, backend: &impl ChatBackend) {
+        self.stop();
+        self.session_id = None;
+        self.pending_send = None;
+        self.conversation.clear();
+        self.connecting = true;
+        backend.create_session();
     }
 
     pub fn on_session_created(

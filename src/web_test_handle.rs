@@ -9,6 +9,8 @@
 //! ```json
 //! {
 //!   "persona": "ashley",            // the selected persona id
+//!   "identity": "guest",            // "anonymous" | "guest" | "user" (from /api/me)
+//!   "account_name": null,           // a signed-in user's name
 //!   "sending": false,               // a reply is being requested or streamed
 //!   "composer_text": "",            // what is in the composer
 //!   "message_count": 4,             // all rows in the conversation
@@ -20,7 +22,8 @@
 //!   ],
 //!   "widgets": {                    // [x, y, width, height] in CSS pixels, relative to the canvas
 //!     "composer": [..], "send": [..], "clear": [..], "stop": [..] (only while sending),
-//!     "persona:ashley": [..], "persona:technical": [..], "persona:creative": [..]
+//!     "persona:ashley": [..], "persona:technical": [..], "persona:creative": [..],
+//!     "sign_in": [..], "sign_out": [..] (when offered)
 //!   }
 //! }
 //! ```
@@ -54,6 +57,8 @@ struct PublishedState {
 #[derive(Clone, Serialize)]
 struct AppSnapshot {
     persona: String,
+    identity: &'static str,
+    account_name: Option<String>,
     sending: bool,
     composer_text: String,
     message_count: usize,
@@ -100,6 +105,9 @@ pub struct AppView<'a> {
     pub composer_text: &'a str,
     pub messages: &'a [ChatMessage],
     pub zoom_factor: f32,
+    /// `anonymous`, `guest` or `user`.
+    pub identity: &'static str,
+    pub account_name: Option<&'a str>,
 }
 
 /// Refreshes the published state when it changed.
@@ -160,6 +168,8 @@ fn fingerprint(view: &AppView<'_>) -> u64 {
     view.persona.hash(&mut hasher);
     view.sending.hash(&mut hasher);
     view.composer_text.hash(&mut hasher);
+    view.identity.hash(&mut hasher);
+    view.account_name.hash(&mut hasher);
     view.messages.len().hash(&mut hasher);
     if let Some(last) = view.messages.last() {
         last.local_id.hash(&mut hasher);
@@ -189,6 +199,8 @@ fn snapshot(view: &AppView<'_>) -> AppSnapshot {
         .collect();
     AppSnapshot {
         persona: view.persona.to_owned(),
+        identity: view.identity,
+        account_name: view.account_name.map(str::to_owned),
         sending: view.sending,
         composer_text: view.composer_text.to_owned(),
         message_count: view.messages.len(),
@@ -220,9 +232,15 @@ mod tests {
             composer_text: "draft",
             messages: conversation.messages(),
             zoom_factor: 1.5,
+            identity: "user",
+            account_name: Some("Ada"),
         });
         let json: serde_json::Value = serde_json::from_str(&test_state_json()).unwrap();
         assert_eq!(json["persona"], "creative");
+        assert_eq!(
+            (json["identity"].as_str(), json["account_name"].as_str()),
+            (Some("user"), Some("Ada"))
+        );
         assert_eq!(json["composer_text"], "draft");
         assert_eq!(json["messages"][1]["role"], "assistant");
         assert_eq!(json["messages"][1]["partial"], true);

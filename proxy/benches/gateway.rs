@@ -48,6 +48,8 @@ fn free_port() -> u16 {
 struct Proxy {
     child: Child,
     addr: SocketAddr,
+    /// A guest's bearer token, for the app API.
+    guest_token: String,
     _data: tempfile::TempDir,
 }
 
@@ -72,6 +74,9 @@ async fn spawn_proxy(upstream: &str, client: &reqwest::Client) -> (Proxy, Durati
         .env("ASHLEY_DATA_DIR", data.path())
         .env("ASHLEY_WEB_DIR", data.path())
         .env("ASHLEY_RATE_LIMIT", "0")
+        // Anyone may call `/v1` (the figures are comparable across releases; the key check's
+        // cost is its own row).
+        .env("ASHLEY_V1", "open")
         // The default level, as deployed; the log goes to a file so the table stays readable.
         .env("ASHLEY_LOG", "info")
         .stdout(Stdio::null())
@@ -94,10 +99,19 @@ async fn spawn_proxy(upstream: &str, client: &reqwest::Client) -> (Proxy, Durati
         tokio::time::sleep(Duration::from_micros(500)).await;
     }
     let elapsed = started.elapsed();
+    let guest: Value = client
+        .post(format!("http://{addr}/api/auth/guest"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     (
         Proxy {
             child,
             addr,
+            guest_token: guest["token"].as_str().unwrap().to_owned(),
             _data: data,
         },
         elapsed,
@@ -130,13 +144,14 @@ fn ms(duration: Duration) -> f64 {
 async fn streamed_call(
     client: &reqwest::Client,
     url: &str,
+    bearer: &str,
     body: &Value,
     end: &str,
 ) -> (Duration, Duration) {
     let started = Instant::now();
     let response = client
         .post(url)
-        .bearer_auth(KEY)
+        .bearer_auth(bearer)
         .json(body)
         .send()
         .await
@@ -212,11 +227,12 @@ async fn proxied_call(client: &reqwest::Client, proxy: &Proxy, path: Path) -> (D
         Path::OpenAi => {
             let body = json!({"model": "ashley", "stream": true, "messages": [{"role": "user", "content": MESSAGE}]});
             let url = format!("http://{}/v1/chat/completions", proxy.addr);
-            streamed_call(client, &url, &body, "[DONE]").await
+            streamed_call(client, &url, KEY, &body, "[DONE]").await
         }
         Path::App => {
             let created: Value = client
                 .post(format!("http://{}/api/sessions", proxy.addr))
+                .bearer_auth(&proxy.guest_token)
                 .send()
                 .await
                 .unwrap()
@@ -226,7 +242,7 @@ async fn proxied_call(client: &reqwest::Client, proxy: &Proxy, path: Path) -> (D
             let session = created["session_id"].as_str().unwrap();
             let url = format!("http://{}/api/sessions/{session}/messages", proxy.addr);
             let body = json!({"persona": "ashley", "message": MESSAGE});
-            streamed_call(client, &url, &body, "event: done").await
+            streamed_call(client, &url, &proxy.guest_token, &body, "event: done").await
         }
     }
 }
@@ -242,13 +258,13 @@ async fn added_latency(
     let direct_url = format!("{}/chat/completions", fake.base_url());
     let direct_body = direct_body();
     for _ in 0..200 {
-        streamed_call(client, &direct_url, &direct_body, "[DONE]").await;
+        streamed_call(client, &direct_url, KEY, &direct_body, "[DONE]").await;
         proxied_call(client, proxy, path).await;
     }
     let (mut direct_ttft, mut direct_total, mut proxy_ttft, mut proxy_total) =
         (vec![], vec![], vec![], vec![]);
     for _ in 0..iterations {
-        let (ttft, total) = streamed_call(client, &direct_url, &direct_body, "[DONE]").await;
+        let (ttft, total) = streamed_call(client, &direct_url, KEY, &direct_body, "[DONE]").await;
         direct_ttft.push(ttft);
         direct_total.push(total);
         let (ttft, total) = proxied_call(client, proxy, path).await;

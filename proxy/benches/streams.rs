@@ -30,7 +30,7 @@ use std::{
 
 use ashley_fake_upstream::{FakeUpstream, Options};
 use ashley_proxy::api::ChatEvent;
-use reliability_support::{EventReader, KEY, ProxyProcess, create_session};
+use reliability_support::{EventReader, KEY, ProxyProcess, create_session, guest_headers};
 
 /// Streams wanted; fewer when the open-file limit cannot be raised far enough (said so).
 const TARGET_STREAMS: usize = 10_000;
@@ -153,8 +153,10 @@ async fn run(streams: usize) -> bool {
         "streams bench: proxy pid {pid} serving after {:?}",
         started.elapsed()
     );
+    // One guest owns every session, as one desktop app would.
     let client = reqwest::Client::builder()
         .no_proxy()
+        .default_headers(guest_headers(addr).await)
         .pool_max_idle_per_host(streams + 100)
         .build()
         .unwrap();

@@ -2,13 +2,25 @@
 //!
 //! The app's API (all JSON unless noted; errors are always [`ErrorResponse`]):
 //! - `GET    /api/personas`                      -> [`PersonaList`]
+//! - `GET    /api/sessions`                      -> [`SessionList`] (the caller's, newest first)
 //! - `POST   /api/sessions`                      -> 201 [`SessionCreated`]
 //! - `GET    /api/sessions/{id}`                 -> [`History`]
 //! - `DELETE /api/sessions/{id}`                 -> 204
 //! - `POST   /api/sessions/{id}/messages`        [`SendMessage`] -> `text/event-stream` of [`ChatEvent`]
 //! - `POST   /api/sessions/{id}/regenerate`      [`Regenerate`]  -> `text/event-stream` of [`ChatEvent`]
 //! - `GET    /api/status`                        -> [`Status`]
+//! - `GET    /api/me`                            -> [`Me`] (who the credential stands for)
+//! - `DELETE /api/me`                            -> 204 (the account or guest and all it owns)
+//! - `POST   /api/auth/guest`                    -> 201 [`GuestToken`] (the desktop app's bearer token)
+//! - `POST   /api/auth/token`                    [`TokenExchange`] -> 201 [`GuestToken`] (desktop sign-in)
+//! - `POST   /api/auth/logout`                   -> 204 (also `POST /auth/logout`)
+//! - `GET    /api/keys`                          -> [`KeyList`] (signed-in users' `/v1` keys)
+//! - `POST   /api/keys`                          [`NewKey`] -> 201 [`CreatedKey`] (shown once)
+//! - `DELETE /api/keys/{id}`                     -> 204
 //! - `GET    /healthz`                           -> `ok`
+//!
+//! Sign-in (HTML, for the browser): `GET /auth/login[?client=desktop&port=P&state=S]` goes to
+//! the provider; `GET /auth/callback` comes back from it.
 //!
 //! Each server-sent event carries its [`ChatEvent::name`] as the `event:` field and the
 //! event serialized as JSON in `data:`; the stream always ends with exactly one of
@@ -223,6 +235,12 @@ pub enum ErrorCode {
     TooManyConnections,
     /// The request needs an identity: a guest's or a signed-in user's credential (401).
     SignInRequired,
+    /// A desktop sign-in's one-time code that is unknown, used or expired.
+    InvalidSignInCode,
+    /// `/v1` without a valid API key (401, OpenAI's code).
+    InvalidApiKey,
+    /// The request needs a signed-in account, not a guest (403): API keys.
+    AccountRequired,
     // The proxy's side.
     ModerationUnavailable,
     StorageFull,
@@ -276,6 +294,9 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::TooManyConnections => "too_many_connections",
             Self::SignInRequired => "sign_in_required",
+            Self::InvalidSignInCode => "invalid_sign_in_code",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::AccountRequired => "account_required",
             Self::ModerationUnavailable => "moderation_unavailable",
             Self::StorageFull => "storage_full",
             Self::StoreUnavailable => "store_unavailable",
@@ -330,10 +351,105 @@ pub struct GuestToken {
     pub expires_at_ms: i64,
 }
 
-/// `GET /api/me`: who the request's credential stands for.
+/// `GET /api/keys`: a signed-in user's API keys for `/v1` (never the keys themselves).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// Names the key in `DELETE /api/keys/{id}`; opens nothing.
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub last_used_ms: Option<i64>,
+}
+
+/// Body of `POST /api/keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewKey {
+    pub name: String,
+}
+
+/// `POST /api/keys` -> 201: the key itself, shown this once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub info: KeyInfo,
+    pub key: String,
+}
+
+/// The longest name an API key may have, in characters.
+pub const MAX_KEY_NAME_CHARS: usize = 60;
+
+/// `GET /api/sessions`: the caller's conversations, most recently active first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionList {
+    pub sessions: Vec<SessionSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub session_id: String,
+    pub last_active_ms: i64,
+    pub messages: u64,
+    /// The start of the first message (empty for a new conversation).
+    pub title: String,
+}
+
+/// `POST /api/auth/token`: the one-time code a desktop sign-in handed to the app's loopback
+/// address, swapped for the app's bearer token. Sent with the app's guest token, whose
+/// conversations then move to the account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenExchange {
+    pub code: String,
+}
+
+/// `GET /api/me`: who the request's credential stands for, and how to sign in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {
     pub identity: Identity,
+    /// A signed-in user's name as the provider gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// An https URL of the user's picture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    /// How to sign in here; `None`: sign-in is not set up (everyone is a guest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in: Option<SignInInfo>,
+    /// Whether people may chat without signing in (`ASHLEY_GUESTS`).
+    #[serde(default = "default_true")]
+    pub guests_allowed: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Me {
+    pub fn anonymous() -> Self {
+        Self {
+            identity: Identity::Anonymous,
+            name: None,
+            email: None,
+            avatar_url: None,
+            sign_in: None,
+            guests_allowed: true,
+        }
+    }
+}
+
+/// The sign-in the proxy offers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInInfo {
+    /// "Hugging Face", "Google", ...: the button reads "Sign in with {provider}".
+    pub provider: String,
+    /// Where the browser goes to sign in (same origin): `/auth/login`.
+    pub login_path: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,6 +459,8 @@ pub enum Identity {
     Anonymous,
     /// A guest: what it stores is reachable with its credential only.
     Guest,
+    /// Signed in with the provider: the same conversations on every device.
+    User,
     /// An identity a newer proxy knows.
     #[serde(other)]
     Unknown,

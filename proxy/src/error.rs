@@ -208,7 +208,13 @@ impl From<ChatError> for ApiError {
                 StatusCode::UNAUTHORIZED,
                 "invalid_request_error",
                 ErrorCode::SignInRequired,
-                "This needs a guest or signed-in identity and the request carried none; reload the page (or restart the app) to get one.",
+                "Your sign-in is no longer valid (it expired or was signed out); reload the page or restart the app to continue as a guest.",
+            ),
+            ChatError::GuestsOff => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                ErrorCode::SignInRequired,
+                "Sign in to chat: this Ashley does not take guests.",
             ),
         }
     }

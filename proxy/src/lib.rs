@@ -52,6 +52,8 @@ pub fn router(state: AppState) -> axum::Router {
     use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
     let api = routes::app::routes()
+        .merge(routes::auth::api())
+        .merge(routes::keys::routes())
         .fallback(routes::api_not_found)
         .method_not_allowed_fallback(routes::method_not_allowed);
     let openai = routes::openai::routes()
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> axum::Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
+        .merge(routes::auth::pages())
         .nest("/api", api)
         .nest("/v1", openai)
         .fallback_service(tower::service_fn(move |request| web.clone().serve(request)))

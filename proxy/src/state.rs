@@ -45,6 +45,8 @@ struct Inner {
     shutdown: CancellationToken,
     reachability: Mutex<Reachability>,
     backups: crate::backup::Backups,
+    /// The sign-in provider, when one is configured.
+    oidc: Option<Arc<crate::accounts::Oidc>>,
 }
 
 #[derive(Default)]
@@ -71,6 +73,13 @@ impl AppState {
             upstream,
             metrics.clone(),
         );
+        let oidc = match (&config.accounts.provider, &config.public_url) {
+            (Some(provider), Some(public_url)) => Some(Arc::new(
+                crate::accounts::Oidc::new(provider.clone(), public_url)
+                    .map_err(|err| StartupError(format!("OPENID_PROVIDER_URL: {err}")))?,
+            )),
+            _ => None,
+        };
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
         let authorizer = Box::new(OwnerCheck::new(store.clone()));
@@ -85,6 +94,10 @@ impl AppState {
             history_messages: config.history_messages,
             context_tokens: config.context_tokens,
             session_ttl: config.session_ttl,
+            guest_lifetime_ms: config
+                .accounts
+                .guests
+                .then(|| config.accounts.credential_lifetime_ms()),
             shutdown: shutdown.clone(),
             tasks: tasks.clone(),
         });
@@ -97,6 +110,7 @@ impl AppState {
                 shutdown,
                 reachability: Mutex::new(Reachability::default()),
                 backups,
+                oidc,
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -113,6 +127,11 @@ impl AppState {
     /// How the credential cookie is set, from where people reach Ashley.
     pub fn cookies(&self) -> crate::accounts::CookiePolicy {
         crate::accounts::CookiePolicy::for_public_url(self.inner.config.public_url.as_ref())
+    }
+
+    /// The sign-in provider; `None`: nobody signs in.
+    pub fn oidc(&self) -> Option<&crate::accounts::Oidc> {
+        self.inner.oidc.as_deref()
     }
 
     /// The chat core every API adapter calls.

@@ -208,8 +208,27 @@ async fn session_ids_are_random_and_unknown_ones_are_404() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unknown_session");
     }
-    // No endpoint lists sessions.
-    assert_eq!(harness.get("/api/sessions").await.status(), 405);
+    // The list is the caller's own sessions only.
+    let listed: ashley_proxy::api::SessionList =
+        harness.get("/api/sessions").await.json().await.unwrap();
+    let mut ids: Vec<_> = listed.sessions.into_iter().map(|s| s.session_id).collect();
+    ids.sort();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let stranger = common::guest_client(harness.addr).await;
+    let theirs: ashley_proxy::api::SessionList = stranger
+        .get(harness.url("/api/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        theirs.sessions.is_empty(),
+        "another guest sees none of them"
+    );
 }
 
 #[tokio::test]

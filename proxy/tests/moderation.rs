@@ -167,6 +167,8 @@ async fn from_flags(flags: &[&str]) -> Harness {
         "--openai-base-url",
         &base_url,
     ];
+    // `/v1` for anyone: these tests are about what it answers, not who may ask.
+    args.extend_from_slice(&["--v1", "open"]);
     args.extend_from_slice(flags);
     let data_dir = tempfile::tempdir().unwrap();
     let config = Config {

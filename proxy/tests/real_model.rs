@@ -183,6 +183,8 @@ async fn proxy_with_flags(llama: &LlamaServer, flags: &[&str]) -> Harness {
         "--personas",
         personas.to_str().unwrap(),
     ];
+    // `/v1` for anyone: these tests are about what it answers, not who may ask.
+    args.extend_from_slice(&["--v1", "open"]);
     args.extend_from_slice(flags);
     let cli = Cli::try_parse_from(args).unwrap();
     let config = Config {

@@ -19,6 +19,8 @@ struct Fixture {
     runtime: tokio::runtime::Runtime,
     state: AppState,
     session: String,
+    /// `Authorization` of the guest that owns `session`.
+    bearer: String,
     _dir: tempfile::TempDir,
 }
 
@@ -37,33 +39,54 @@ fn fixture() -> &'static Fixture {
                 web_dir: dir.path().join("web"),
                 rate_limit_per_minute: 0,
                 demo_delay: Duration::ZERO,
+                accounts: ashley_proxy::config::Accounts {
+                    v1: ashley_proxy::config::V1Access::Open,
+                    ..ashley_proxy::config::Accounts::default()
+                },
                 ..Config::default()
             })
             .unwrap()
         });
-        let session = runtime.block_on(async {
-            let response = ashley_proxy::router(state.clone())
-                .oneshot(Request::post("/api/sessions").body(Body::empty()).unwrap())
-                .await
-                .unwrap();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            serde_json::from_slice::<Value>(&body).unwrap()["session_id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        });
+        let json = |request: Request<Body>| {
+            runtime.block_on(async {
+                let response = ashley_proxy::router(state.clone())
+                    .oneshot(request)
+                    .await
+                    .unwrap();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                serde_json::from_slice::<Value>(&body).unwrap()
+            })
+        };
+        let guest = json(
+            Request::post("/api/auth/guest")
+                .body(Body::empty())
+                .unwrap(),
+        );
+        let bearer = format!("Bearer {}", guest["token"].as_str().unwrap());
+        let created = json(
+            Request::post("/api/sessions")
+                .header("authorization", &bearer)
+                .body(Body::empty())
+                .unwrap(),
+        );
+        let session = created["session_id"].as_str().unwrap().to_owned();
         Fixture {
             runtime,
             state,
             session,
+            bearer,
             _dir: dir,
         }
     })
 }
 
-/// Status, content type and body of one request through the router.
-fn call(request: Request<Body>) -> (u16, String, Vec<u8>) {
+/// Status, content type and body of one request through the router, as the fixture's guest.
+fn call(mut request: Request<Body>) -> (u16, String, Vec<u8>) {
     let fixture = fixture();
+    request.headers_mut().insert(
+        "authorization",
+        fixture.bearer.parse().expect("a valid header value"),
+    );
     fixture.runtime.block_on(async {
         let response = ashley_proxy::router(fixture.state.clone())
             .oneshot(request)

@@ -1,5 +1,8 @@
 //! The proxy client: JSON requests and streamed chat replies, delivered as events on a channel.
 
+mod credential;
+#[cfg(not(target_arch = "wasm32"))]
+mod desktop_sign_in;
 mod stream;
 
 use std::ops::ControlFlow;
@@ -8,12 +11,15 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use ashley_proxy::api::{
-    ChatEvent, ErrorBody, ErrorCode, ErrorResponse, History, PersonaList, Regenerate, SendMessage,
-    SessionCreated, Status,
+    ChatEvent, CreatedKey, ErrorBody, ErrorCode, ErrorResponse, GuestToken, History, KeyList, Me,
+    NewKey, PersonaList, Regenerate, SendMessage, SessionCreated, SessionList, Status,
 };
 use serde::de::DeserializeOwned;
 
 use crate::session::ChatBackend;
+pub use credential::Credential;
+#[cfg(not(target_arch = "wasm32"))]
+pub use desktop_sign_in::DesktopSignIn;
 use stream::StreamReader;
 
 /// Why a request to the proxy did not give the expected answer.
@@ -43,6 +49,20 @@ impl NetError {
             Self::Http { status, .. } => *status == 404,
             Self::Unreachable(_) | Self::Invalid(_) => false,
         }
+    }
+
+    /// The proxy no longer accepts the app's bearer token (expired, signed out, a new database).
+    pub fn is_sign_in_required(&self) -> bool {
+        matches!(
+            self,
+            Self::Http {
+                body: Some(ErrorBody {
+                    code: Some(ErrorCode::SignInRequired),
+                    ..
+                }),
+                ..
+            }
+        )
     }
 }
 
@@ -79,6 +99,20 @@ pub enum StreamEvent {
 pub enum NetEvent {
     Personas(Result<PersonaList, NetError>),
     SessionCreated(Result<String, NetError>),
+    /// The caller's most recent session (`None`: it has none).
+    LatestSession(Result<Option<String>, NetError>),
+    /// Who the app is signed in as.
+    Me(Result<Me, NetError>),
+    /// Signed out (the credential is revoked and forgotten).
+    SignedOut(Result<(), NetError>),
+    /// The account or guest and everything it owned are gone.
+    DataDeleted(Result<(), NetError>),
+    /// A desktop sign-in finished (the app now holds the account's token) or failed.
+    SignedIn(Result<(), String>),
+    Keys(Result<KeyList, NetError>),
+    KeyCreated(Result<CreatedKey, NetError>),
+    /// The id of the key revoked.
+    KeyRevoked(Result<String, NetError>),
     History {
         session_id: String,
         result: Result<History, NetError>,
@@ -113,22 +147,71 @@ impl Drop for StreamHandle {
 }
 
 /// Talks to one proxy; every answer arrives as a [`NetEvent`] followed by a repaint request.
+/// Clones share the credential (a callback that chains a second request holds one).
+#[derive(Clone)]
 pub struct ProxyClient {
     base_url: String,
     sender: Sender<NetEvent>,
     repaint: egui::Context,
+    credential: Credential,
 }
 
 impl ProxyClient {
     /// `base_url` is empty on the web (same origin), else e.g. `http://127.0.0.1:7860`.
-    pub fn new(base_url: String, repaint: egui::Context) -> (Self, Receiver<NetEvent>) {
+    pub fn new(
+        base_url: String,
+        repaint: egui::Context,
+        credential: Credential,
+    ) -> (Self, Receiver<NetEvent>) {
         let (sender, receiver) = std::sync::mpsc::channel();
         let client = Self {
             base_url,
             sender,
             repaint,
+            credential,
         };
         (client, receiver)
+    }
+
+    fn emit(&self, event: NetEvent) {
+        // A closed channel means the app is gone; there is nobody left to tell.
+        let _ = self.sender.send(event);
+        self.repaint.request_repaint();
+    }
+
+    /// `POST /api/sessions`. A bearer token the proxy refuses is dropped and replaced by a new
+    /// guest's (once: `renew`), so a restarted app with a stale token carries on.
+    fn post_session(&self, renew: bool) {
+        let mut request = ehttp::Request::post(self.url("/api/sessions"), Vec::new());
+        request.headers = ehttp::Headers::new(&[("Accept", "application/json")]);
+        let client = self.clone();
+        ehttp::fetch(self.credential.attach(request), move |result| {
+            let created = parse::<SessionCreated>(result);
+            if let Err(error) = &created
+                && renew
+                && error.is_sign_in_required()
+                && client.credential.uses_bearer()
+            {
+                client.credential.clear();
+                return client.new_guest_then_session();
+            }
+            client.emit(NetEvent::SessionCreated(
+                created.map(|created| created.session_id),
+            ));
+        });
+    }
+
+    /// `POST /api/auth/guest`, then the session: the desktop app's first start.
+    fn new_guest_then_session(&self) {
+        let request = ehttp::Request::post(self.url("/api/auth/guest"), Vec::new());
+        let client = self.clone();
+        ehttp::fetch(request, move |result| match parse::<GuestToken>(result) {
+            Ok(guest) => {
+                client.credential.set(guest.token);
+                client.post_session(false);
+            }
+            Err(error) => client.emit(NetEvent::SessionCreated(Err(error))),
+        });
     }
 
     pub fn base_url(&self) -> &str {
@@ -149,23 +232,112 @@ impl ProxyClient {
         self.fetch_json(request, NetEvent::Status);
     }
 
+    pub fn fetch_me(&self) {
+        let request = ehttp::Request::get(self.url("/api/me"));
+        self.fetch_json(request, NetEvent::Me);
+    }
+
+    /// Signs out: the proxy revokes the credential (and clears the cookie); the app forgets it.
+    pub fn sign_out(&self) {
+        let request = ehttp::Request::post(self.url("/api/auth/logout"), Vec::new());
+        self.fetch_empty(request, NetEvent::SignedOut);
+    }
+
+    pub fn fetch_keys(&self) {
+        let request = ehttp::Request::get(self.url("/api/keys"));
+        self.fetch_json(request, NetEvent::Keys);
+    }
+
+    pub fn create_key(&self, name: &str) {
+        let body = serde_json::to_vec(&NewKey {
+            name: name.to_owned(),
+        })
+        .unwrap_or_default();
+        let mut request = ehttp::Request::post(self.url("/api/keys"), body);
+        request.headers = ehttp::Headers::new(&[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ]);
+        self.fetch_json(request, NetEvent::KeyCreated);
+    }
+
+    pub fn revoke_key(&self, id: &str) {
+        let request = ehttp::Request::delete(&self.url(&format!("/api/keys/{id}")));
+        let client = self.clone();
+        let id = id.to_owned();
+        ehttp::fetch(self.credential.attach(request), move |result| {
+            let outcome = match result {
+                Err(reason) => Err(NetError::Unreachable(reason)),
+                Ok(response) if !response.ok => Err(http_error(response.status, &response.bytes)),
+                Ok(_) => Ok(id),
+            };
+            client.emit(NetEvent::KeyRevoked(outcome));
+        });
+    }
+
+    /// Deletes the account (or guest) and everything it owns.
+    pub fn delete_my_data(&self) {
+        let request = ehttp::Request::delete(&self.url("/api/me"));
+        self.fetch_empty(request, NetEvent::DataDeleted);
+    }
+
+    /// A request answered with no body; on success the credential is forgotten.
+    fn fetch_empty(
+        &self,
+        request: ehttp::Request,
+        into_event: impl FnOnce(Result<(), NetError>) -> NetEvent + Send + 'static,
+    ) {
+        let client = self.clone();
+        ehttp::fetch(self.credential.attach(request), move |result| {
+            let outcome = match result {
+                Err(reason) => Err(NetError::Unreachable(reason)),
+                Ok(response) if !response.ok => Err(http_error(response.status, &response.bytes)),
+                Ok(_) => {
+                    client.credential.clear();
+                    Ok(())
+                }
+            };
+            client.emit(into_event(outcome));
+        });
+    }
+
+    /// Starts a desktop sign-in: listens on a loopback port, and returns the proxy's sign-in URL
+    /// for the system browser. The code that comes back is swapped for the account's token.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn begin_desktop_sign_in(&self, login_path: &str) -> Result<DesktopSignIn, String> {
+        let client = self.clone();
+        DesktopSignIn::start(&self.url(login_path), move |outcome| match outcome {
+            Ok(code) => client.exchange_sign_in_code(code),
+            Err(reason) => client.emit(NetEvent::SignedIn(Err(reason))),
+        })
+    }
+
+    /// `POST /api/auth/token`: the one-time code for the account's bearer token.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn exchange_sign_in_code(&self, code: String) {
+        let body =
+            serde_json::to_vec(&ashley_proxy::api::TokenExchange { code }).unwrap_or_default();
+        let mut request = ehttp::Request::post(self.url("/api/auth/token"), body);
+        request.headers = ehttp::Headers::new(&[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ]);
+        let client = self.clone();
+        ehttp::fetch(self.credential.attach(request), move |result| {
+            let outcome =
+                parse::<GuestToken>(result).map(|token| client.credential.set(token.token));
+            client.emit(NetEvent::SignedIn(outcome.map_err(|err| err.to_string())));
+        });
+    }
+
     fn fetch_json<T: DeserializeOwned>(
         &self,
         request: ehttp::Request,
         into_event: impl FnOnce(Result<T, NetError>) -> NetEvent + Send + 'static,
     ) {
-        let sender = self.sender.clone();
-        let repaint = self.repaint.clone();
-        ehttp::fetch(request, move |result| {
-            let parsed = match result {
-                Err(reason) => Err(NetError::Unreachable(reason)),
-                Ok(response) if !response.ok => Err(http_error(response.status, &response.bytes)),
-                Ok(response) => serde_json::from_slice::<T>(&response.bytes)
-                    .map_err(|err| NetError::Invalid(err.to_string())),
-            };
-            // A closed channel means the app is gone; there is nobody left to tell.
-            let _ = sender.send(into_event(parsed));
-            repaint.request_repaint();
+        let client = self.clone();
+        ehttp::fetch(self.credential.attach(request), move |result| {
+            client.emit(into_event(parse(result)));
         });
     }
 
@@ -202,7 +374,7 @@ impl ProxyClient {
         // A reply may legitimately take minutes; Stop is the user's timeout.
         request.timeout = None;
         let reader = Mutex::new(StreamReader::default());
-        ehttp::streaming::fetch(request, move |part| {
+        ehttp::streaming::fetch(self.credential.attach(request), move |part| {
             if cancelled.load(Ordering::Relaxed) {
                 return ControlFlow::Break(());
             }
@@ -224,12 +396,24 @@ impl ChatBackend for ProxyClient {
         &self.base_url
     }
 
-    fn create_session(&self) {
-        let mut request = ehttp::Request::post(self.url("/api/sessions"), Vec::new());
-        request.headers = ehttp::Headers::new(&[("Accept", "application/json")]);
-        self.fetch_json(request, |result: Result<SessionCreated, NetError>| {
-            NetEvent::SessionCreated(result.map(|created| created.session_id))
+    fn find_latest_session(&self) {
+        let request = ehttp::Request::get(self.url("/api/sessions"));
+        self.fetch_json(request, |result: Result<SessionList, NetError>| {
+            NetEvent::LatestSession(result.map(|list| {
+                list.sessions
+                    .into_iter()
+                    .next()
+                    .map(|session| session.session_id)
+            }))
         });
+    }
+
+    fn create_session(&self) {
+        if self.credential.uses_bearer() && self.credential.token().is_none() {
+            self.new_guest_then_session();
+        } else {
+            self.post_session(true);
+        }
     }
 
     fn fetch_history(&self, session_id: &str) {
@@ -244,7 +428,7 @@ impl ChatBackend for ProxyClient {
     /// Forgets a session on the server; the app has already moved on, so failures only log.
     fn delete_session(&self, session_id: &str) {
         let request = ehttp::Request::delete(&self.url(&format!("/api/sessions/{session_id}")));
-        ehttp::fetch(request, |result| {
+        ehttp::fetch(self.credential.attach(request), |result| {
             if let Err(err) = result {
                 log::warn!("could not delete the old session: {err}");
             }
@@ -259,6 +443,16 @@ impl ChatBackend for ProxyClient {
     fn regenerate(&self, stream_id: u64, session_id: &str, body: &Regenerate) -> StreamHandle {
         let path = format!("/api/sessions/{session_id}/regenerate");
         self.stream(stream_id, &path, serde_json::to_vec(body))
+    }
+}
+
+/// A JSON answer, or why there is none.
+fn parse<T: DeserializeOwned>(result: ehttp::Result<ehttp::Response>) -> Result<T, NetError> {
+    match result {
+        Err(reason) => Err(NetError::Unreachable(reason)),
+        Ok(response) if !response.ok => Err(http_error(response.status, &response.bytes)),
+        Ok(response) => serde_json::from_slice::<T>(&response.bytes)
+            .map_err(|err| NetError::Invalid(err.to_string())),
     }
 }
 

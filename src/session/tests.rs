@@ -10,6 +10,7 @@ use super::*;
 #[derive(Clone, Debug, PartialEq)]
 enum Call {
     CreateSession,
+    FindLatest,
     FetchHistory(String),
     DeleteSession(String),
     Send {
@@ -50,6 +51,9 @@ impl ChatBackend for Recorder {
     }
     fn create_session(&self) {
         self.calls.borrow_mut().push(Call::CreateSession);
+    }
+    fn find_latest_session(&self) {
+        self.calls.borrow_mut().push(Call::FindLatest);
     }
     fn fetch_history(&self, session_id: &str) {
         self.calls
@@ -422,6 +426,38 @@ fn clear_deletes_the_old_session_and_keeps_the_composer() {
     assert!(session.conversation().is_empty());
     assert_eq!(session.composer, "draft");
     assert_eq!(session.session_id(), None);
+}
+
+#[test]
+fn a_first_start_resumes_the_most_recent_session_or_makes_one() {
+    let backend = Recorder::default();
+    let mut session = ChatSession::new(None);
+    session.connect(&backend);
+    assert_eq!(backend.take(), [Call::FindLatest]);
+    session.on_latest_session(Ok(Some("recent".into())), &backend);
+    assert_eq!(backend.take(), [Call::FetchHistory("recent".into())]);
+    assert_eq!(session.session_id(), Some("recent"));
+
+    let mut fresh = ChatSession::new(None);
+    fresh.connect(&backend);
+    backend.take();
+    fresh.on_latest_session(Ok(None), &backend);
+    assert_eq!(backend.take(), [Call::CreateSession]);
+
+    let mut offline = ChatSession::new(None);
+    offline.connect(&backend);
+    backend.take();
+    offline.on_latest_session(Err(NetError::Unreachable("down".into())), &backend);
+    assert!(backend.take().is_empty());
+    assert_eq!(
+        offline
+            .conversation()
+            .messages()
+            .last()
+            .map(|m| m.kind.clone()),
+        Some(MessageKind::Unreachable),
+        "the person is told, with a Retry"
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! after the frame.
 
 pub mod about;
+pub mod account;
 pub mod chat;
 pub mod composer;
 pub mod footer;
@@ -33,4 +34,16 @@ pub enum Command {
     ToggleTheme,
     ToggleSidebar,
     RefreshStatus,
+    SignIn,
+    CancelSignIn,
+    SignOut,
+    /// The first press of "Delete my data": asks for confirmation.
+    DeleteData,
+    CancelDelete,
+    ConfirmDelete,
+    KeyName(String),
+    CreateKey,
+    RevokeKey(String),
+    CopyKey,
+    DismissKey,
 }

@@ -5,18 +5,26 @@
 //! whose only event is a `context_too_long` error, `HOLD` streams one delta and then waits
 //! until the test calls [`FakeProxy::release`]; anything else streams a markdown reply in
 //! small pieces. Every event carries an `id:` (its sequence number), as the real proxy's do.
+//!
+//! Like the real proxy, session routes need an identity: `POST /api/auth/guest` issues bearer
+//! tokens, and a session request without one it issued gets 401 `sign_in_required` (create) or
+//! 404 (the others). Sign-in is offered as "Test ID": `/auth/login?client=desktop` sends the
+//! browser straight back to the app's loopback address with a one-time code (the provider's
+//! pages are the proxy tests' business), which `/api/auth/token` swaps for a user "Ada"'s token.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use ashley_proxy::api::{
-    ChatEvent, ErrorBody, ErrorCode, ErrorResponse, History, HistoryMessage, PersonaInfo,
-    PersonaList, Regenerate, ReplyStats, Role, SendMessage, SessionCreated, Status,
+    ChatEvent, ErrorBody, ErrorCode, ErrorResponse, GuestToken, History, HistoryMessage, Identity,
+    Me, PersonaInfo, PersonaList, Regenerate, ReplyStats, Role, SendMessage, SessionCreated,
+    SessionList, SessionSummary, SignInInfo, Status, TokenExchange,
 };
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Extension, Path, Query, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
@@ -35,6 +43,17 @@ struct Shared {
     next_id: i64,
     /// Every (persona, message) the proxy was asked to answer, in order.
     requests: Vec<(String, String)>,
+    /// Bearer tokens issued and still valid, and whether each is the signed-in user's.
+    tokens: Vec<String>,
+    users: Vec<String>,
+    /// Which token created each session.
+    owners: HashMap<String, String>,
+    /// One-time codes the sign-in handed out.
+    codes: Vec<String>,
+    /// Guest tokens issued in all.
+    tokens_issued: usize,
+    /// Session requests refused for want of a valid token.
+    refused: usize,
 }
 
 #[derive(Clone)]
@@ -61,12 +80,18 @@ impl FakeProxy {
             release: Arc::new(Notify::new()),
         };
         let router = Router::new()
-            .route("/api/personas", get(personas))
-            .route("/api/status", get(status))
-            .route("/api/sessions", post(create_session))
+            .route("/api/sessions", get(list_sessions).post(create_session))
             .route("/api/sessions/{id}", get(history).delete(delete_session))
             .route("/api/sessions/{id}/messages", post(send_message))
             .route("/api/sessions/{id}/regenerate", post(regenerate))
+            .route_layer(middleware::from_fn_with_state(state.clone(), identified))
+            .route("/api/personas", get(personas))
+            .route("/api/status", get(status))
+            .route("/api/auth/guest", post(new_guest))
+            .route("/api/me", get(me))
+            .route("/api/auth/token", post(exchange))
+            .route("/api/auth/logout", post(logout))
+            .route("/auth/login", get(login))
             .with_state(state.clone());
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -100,6 +125,17 @@ impl FakeProxy {
         let session_id = format!("{prefix}-{}", shared.next_id);
         shared.sessions.insert(session_id.clone(), messages);
         session_id
+    }
+
+    /// Forgets every token issued (a new database, a sign-out elsewhere).
+    pub fn forget_tokens(&self) {
+        self.state.shared.lock().unwrap().tokens.clear();
+    }
+
+    /// (tokens issued, session requests refused for want of one).
+    pub fn identity_counts(&self) -> (usize, usize) {
+        let shared = self.state.shared.lock().unwrap();
+        (shared.tokens_issued, shared.refused)
     }
 
     pub fn requests(&self) -> Vec<(String, String)> {
@@ -164,12 +200,207 @@ async fn status() -> Json<Status> {
     })
 }
 
-async fn create_session(State(state): State<FakeState>) -> impl IntoResponse {
+async fn new_guest(State(state): State<FakeState>) -> impl IntoResponse {
+    let mut shared = state.shared.lock().unwrap();
+    shared.tokens_issued += 1;
+    let token = format!("{:064x}", shared.tokens_issued);
+    shared.tokens.push(token.clone());
+    (
+        StatusCode::CREATED,
+        Json(GuestToken {
+            token,
+            expires_at_ms: i64::MAX,
+        }),
+    )
+}
+
+/// Session routes answer only a token this proxy issued.
+async fn identified(State(state): State<FakeState>, request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let creating = request.method() == Method::POST && request.uri().path() == "/api/sessions";
+    let listing = request.method() == Method::GET && request.uri().path() == "/api/sessions";
+    let session = request
+        .uri()
+        .path()
+        .strip_prefix("/api/sessions/")
+        .map(|rest| rest.split('/').next().unwrap_or_default().to_owned());
+    let known = {
+        let mut shared = state.shared.lock().unwrap();
+        // A preloaded session has no owner: a test's stand-in for one from an earlier run.
+        let preloaded = session
+            .as_ref()
+            .is_some_and(|id| shared.sessions.contains_key(id) && !shared.owners.contains_key(id));
+        let known = preloaded
+            || token
+                .as_ref()
+                .is_some_and(|token| shared.tokens.contains(token));
+        if !known && !listing {
+            shared.refused += 1;
+        }
+        known
+    };
+    match (known, creating) {
+        (true, _) => {
+            let mut request = request;
+            request.extensions_mut().insert(Caller(token));
+            next.run(request).await
+        }
+        // Nobody's sessions: none.
+        (false, _) if listing => Json(SessionList {
+            sessions: Vec::new(),
+        })
+        .into_response(),
+        (false, true) => error_response(
+            StatusCode::UNAUTHORIZED,
+            "Your sign-in is no longer valid.",
+            "invalid_request_error",
+            ErrorCode::SignInRequired,
+        ),
+        (false, false) => not_found(),
+    }
+}
+
+/// The token a session request carried (set by [`identified`]).
+#[derive(Clone)]
+struct Caller(Option<String>);
+
+async fn create_session(
+    State(state): State<FakeState>,
+    Extension(Caller(token)): Extension<Caller>,
+) -> impl IntoResponse {
     let mut shared = state.shared.lock().unwrap();
     shared.next_id += 1;
     let session_id = format!("session-{}", shared.next_id);
     shared.sessions.insert(session_id.clone(), Vec::new());
+    if let Some(token) = token {
+        shared.owners.insert(session_id.clone(), token);
+    }
     (StatusCode::CREATED, Json(SessionCreated { session_id }))
+}
+
+/// The caller's sessions, newest first.
+async fn list_sessions(
+    State(state): State<FakeState>,
+    Extension(Caller(token)): Extension<Caller>,
+) -> Json<SessionList> {
+    let shared = state.shared.lock().unwrap();
+    let mut sessions: Vec<SessionSummary> = shared
+        .owners
+        .iter()
+        .filter(|(_, owner)| Some(*owner) == token.as_ref())
+        .map(|(id, _)| SessionSummary {
+            session_id: id.clone(),
+            last_active_ms: id
+                .rsplit('-')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+            messages: shared.sessions.get(id).map_or(0, |m| m.len() as u64),
+            title: String::new(),
+        })
+        .collect();
+    sessions.sort_by_key(|session| std::cmp::Reverse(session.last_active_ms));
+    Json(SessionList { sessions })
+}
+
+fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::to_owned)
+}
+
+async fn me(State(state): State<FakeState>, headers: axum::http::HeaderMap) -> Json<Me> {
+    let shared = state.shared.lock().unwrap();
+    let mut me = Me::anonymous();
+    me.sign_in = Some(SignInInfo {
+        provider: "Test ID".into(),
+        login_path: "/auth/login".into(),
+    });
+    if let Some(token) = bearer(&headers).filter(|token| shared.tokens.contains(token)) {
+        if shared.users.contains(&token) {
+            me.identity = Identity::User;
+            me.name = Some("Ada".into());
+        } else {
+            me.identity = Identity::Guest;
+        }
+    }
+    Json(me)
+}
+
+#[derive(serde::Deserialize)]
+struct LoginQuery {
+    port: u16,
+    state: String,
+}
+
+/// The whole provider round trip at once: straight back to the app with a code.
+async fn login(State(state): State<FakeState>, Query(query): Query<LoginQuery>) -> Response {
+    let mut shared = state.shared.lock().unwrap();
+    shared.next_id += 1;
+    let code = format!("{:064x}", 0xc0de_0000 + shared.next_id);
+    shared.codes.push(code.clone());
+    let location = format!(
+        "http://127.0.0.1:{}/callback?code={code}&state={}",
+        query.port, query.state
+    );
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+/// A code for the user's token; the guest's sessions become the user's.
+async fn exchange(
+    State(state): State<FakeState>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<TokenExchange>,
+) -> Response {
+    let mut shared = state.shared.lock().unwrap();
+    let Some(index) = shared.codes.iter().position(|code| *code == body.code) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "This sign-in code has expired or was used already.",
+            "invalid_request_error",
+            ErrorCode::InvalidSignInCode,
+        );
+    };
+    shared.codes.remove(index);
+    shared.tokens_issued += 1;
+    let token = format!("{:064x}", 0xa0a0_0000 + shared.tokens_issued);
+    shared.tokens.push(token.clone());
+    shared.users.push(token.clone());
+    if let Some(guest) = bearer(&headers) {
+        for owner in shared.owners.values_mut() {
+            if *owner == guest {
+                owner.clone_from(&token);
+            }
+        }
+        shared.tokens.retain(|known| *known != guest);
+    }
+    (
+        StatusCode::CREATED,
+        Json(GuestToken {
+            token,
+            expires_at_ms: i64::MAX,
+        }),
+    )
+        .into_response()
+}
+
+async fn logout(State(state): State<FakeState>, headers: axum::http::HeaderMap) -> StatusCode {
+    if let Some(token) = bearer(&headers) {
+        state
+            .shared
+            .lock()
+            .unwrap()
+            .tokens
+            .retain(|known| *known != token);
+    }
+    StatusCode::NO_CONTENT
 }
 
 fn not_found() -> Response {

@@ -9,10 +9,13 @@ mod rate_limit;
 mod real_proxy;
 mod snapshots;
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ashley::AshleyApp;
 use ashley::conversation::MessageKind;
+use ashley::net::Credential;
 use ashley::state::PersistedState;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -21,14 +24,31 @@ use fake_proxy::FakeProxy;
 
 pub type AppHarness = Harness<'static, Option<AshleyApp>>;
 
+/// The desktop app's bearer token for `server`, kept across "reloads" the way the real app
+/// keeps it in a file (each test's proxy has its own address).
+pub fn credential_for(server: &str) -> Credential {
+    static KEPT: Mutex<BTreeMap<String, Credential>> = Mutex::new(BTreeMap::new());
+    KEPT.lock()
+        .unwrap()
+        .entry(server.to_owned())
+        .or_insert_with(Credential::in_memory)
+        .clone()
+}
+
 /// A harness running the app against `server`, starting from `persisted` (a "reload" when
 /// given the state an earlier instance left).
 pub fn app_harness(server: &str, persisted: PersistedState, size: egui::Vec2) -> AppHarness {
     let server = server.to_owned();
+    let credential = credential_for(&server);
     Harness::builder().with_size(size).build_ui_state(
         move |ui, app: &mut Option<AshleyApp>| {
             let app = app.get_or_insert_with(|| {
-                AshleyApp::with_state(ui.ctx(), server.clone(), persisted.clone())
+                AshleyApp::with_credential(
+                    ui.ctx(),
+                    server.clone(),
+                    persisted.clone(),
+                    credential.clone(),
+                )
             });
             app.logic_tick(ui.ctx());
             app.show(ui);
@@ -190,6 +210,151 @@ fn stop_keeps_the_partial_reply_then_regenerate_replaces_it() {
         "the partial reply was replaced"
     );
     assert_eq!(last_message(app_now).content, fake_proxy::REPLY_MARKDOWN);
+}
+
+#[test]
+fn the_desktop_app_is_a_guest_by_bearer_token_and_renews_a_token_the_proxy_forgot() {
+    let proxy = FakeProxy::start();
+    let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
+    step_until(&mut harness, "a session", connected);
+    assert_eq!(
+        proxy.identity_counts(),
+        (1, 0),
+        "one guest token, asked for before the first session request"
+    );
+    type_and_press_enter(&mut harness, "Hello");
+    step_until(&mut harness, "the reply", |app| {
+        !app.is_sending() && app.conversation().len() == 2
+    });
+    assert_eq!(proxy.identity_counts(), (1, 0), "every request carried it");
+    let saved = app(&harness).persisted().clone();
+
+    // The proxy forgets the token (a new database, say): the next start gets a new guest and a
+    // new session without the person seeing an error.
+    proxy.forget_tokens();
+    let mut restarted = app_harness(&proxy.url, saved.clone(), WIDE);
+    step_until(&mut restarted, "a new session", |app| {
+        connected(app) && app.session_id() != saved.session_id.as_deref()
+    });
+    assert!(app(&restarted).conversation().is_empty());
+    let (issued, refused) = proxy.identity_counts();
+    assert_eq!(issued, 2, "one new token");
+    assert_eq!(
+        refused, 2,
+        "the history and the session asked with the old one"
+    );
+    type_and_press_enter(&mut restarted, "Hello again");
+    step_until(&mut restarted, "the reply", |app| {
+        !app.is_sending() && app.conversation().len() == 2
+    });
+    assert_eq!(last_message(app(&restarted)).kind, MessageKind::Reply);
+}
+
+/// A GET as a browser sends it, without following redirects: (status line, headers, body).
+fn browser_get(url: &str) -> (String, String, String) {
+    use std::io::{Read as _, Write as _};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, target) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(host, path)| {
+            (host, format!("/{path}"))
+        });
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (status.to_owned(), headers.to_owned(), body.to_owned())
+}
+
+/// The URL the app asked the platform to open in the last frame.
+fn opened_url(harness: &AppHarness) -> Option<String> {
+    harness
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .find_map(|command| match command {
+            egui::OutputCommand::OpenUrl(open) => Some(open.url.clone()),
+            _ => None,
+        })
+}
+
+#[test]
+fn desktop_sign_in_goes_through_the_browser_and_keeps_the_guest_conversation() {
+    let proxy = FakeProxy::start();
+    let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
+    step_until(&mut harness, "a session and the account", |app| {
+        connected(app) && app.account().me.is_some()
+    });
+    harness.get_by_label("You are chatting as a guest.");
+    type_and_press_enter(&mut harness, "Before signing in");
+    step_until(&mut harness, "the reply", |app| {
+        !app.is_sending() && app.conversation().len() == 2
+    });
+    let session = app(&harness).session_id().unwrap().to_owned();
+
+    harness.get_by_label("Sign in with Test ID").click();
+    harness.step();
+    let url = opened_url(&harness).expect("the system browser is asked to open the sign-in");
+    assert!(
+        url.starts_with(&format!("{}/auth/login?client=desktop&port=", proxy.url)),
+        "{url}"
+    );
+    harness.step();
+    harness.get_by_label("Finish signing in in your browser…");
+
+    // The browser's part: the proxy's sign-in sends it to the app's loopback address.
+    let (status, headers, _) = browser_get(&url);
+    assert!(status.contains("303"), "{status}");
+    let location = headers
+        .lines()
+        .find_map(|line| line.strip_prefix("location: "))
+        .expect("a redirect to the app")
+        .to_owned();
+    assert!(location.starts_with("http://127.0.0.1:"), "{location}");
+    let (status, _, page) = browser_get(&location);
+    assert!(
+        status.contains("200") && page.contains("Signed in to Ashley"),
+        "{status} {page}"
+    );
+
+    step_until(&mut harness, "signed in", |app| {
+        app.account().identity() == ashley_proxy::api::Identity::User
+    });
+    harness.get_by_label("Signed in as Ada");
+    assert_eq!(
+        app(&harness).session_id(),
+        Some(session.as_str()),
+        "the guest's conversation is now the account's"
+    );
+    harness.get_by_label("Before signing in");
+
+    // A replayed answer (the browser's back button) changes nothing: the wait is over.
+    let replay = std::net::TcpStream::connect(
+        location
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap(),
+    );
+    assert!(
+        replay.is_err(),
+        "the loopback port is closed once the sign-in is done"
+    );
+
+    harness.get_by_label("Sign out").click();
+    step_until(&mut harness, "a guest again, on a new session", |app| {
+        app.account().identity() == ashley_proxy::api::Identity::Guest
+            && connected(app)
+            && app.session_id() != Some(session.as_str())
+    });
+    assert!(app(&harness).conversation().is_empty());
 }
 
 #[test]

@@ -10,6 +10,9 @@ use crate::store::CredentialKind;
 /// works on http://127.0.0.1 (`make run`) as on a Space.
 pub const COOKIE_NAME: &str = "ashley_id";
 
+/// The short-lived cookie that ties a sign-in under way to its browser.
+pub const SIGN_IN_COOKIE: &str = "ashley_sign_in";
+
 /// How the cookie is set, from where people reach Ashley.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CookiePolicy {
@@ -25,36 +28,63 @@ impl CookiePolicy {
         }
     }
 
-    /// The `Set-Cookie` value for `token`, valid for `max_age_secs`.
+    /// The credential's `Set-Cookie` for `token`, valid for `max_age_secs`.
     pub fn set_cookie(self, token: &Token, max_age_secs: i64) -> HeaderValue {
+        self.credential_cookie(token.expose(), max_age_secs)
+    }
+
+    /// A `Set-Cookie` that removes the credential cookie (sign-out).
+    pub fn clear_cookie(self) -> HeaderValue {
+        self.credential_cookie("", 0)
+    }
+
+    fn credential_cookie(self, value: &str, max_age_secs: i64) -> HeaderValue {
         let same_site = if self.secure {
             "Secure; SameSite=None"
         } else {
             "SameSite=Lax"
         };
-        let value = format!(
-            "{COOKIE_NAME}={}; Path=/; Max-Age={max_age_secs}; HttpOnly; {same_site}",
-            token.expose()
-        );
-        let mut value = HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""));
-        value.set_sensitive(true);
-        value
+        header_value(&format!(
+            "{COOKIE_NAME}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; {same_site}"
+        ))
+    }
+
+    /// Ties a sign-in to the browser that started it: the callback must come back with it
+    /// (so nobody can finish their own sign-in in someone else's browser). `Lax`: the
+    /// provider's redirect back is a top-level navigation, which carries it.
+    pub fn set_sign_in(self, state: &str, max_age_secs: i64) -> HeaderValue {
+        let secure = if self.secure { "Secure; " } else { "" };
+        header_value(&format!(
+            "{SIGN_IN_COOKIE}={state}; Path=/auth; Max-Age={max_age_secs}; HttpOnly; {secure}SameSite=Lax"
+        ))
+    }
+
+    pub fn clear_sign_in(self) -> HeaderValue {
+        self.set_sign_in("", 0)
     }
 }
 
-impl CookiePolicy {
-    /// A `Set-Cookie` that removes the cookie (sign-out).
-    pub fn clear_cookie(self) -> HeaderValue {
-        let same_site = if self.secure {
-            "Secure; SameSite=None"
-        } else {
-            "SameSite=Lax"
-        };
-        HeaderValue::from_str(&format!(
-            "{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; {same_site}"
-        ))
-        .unwrap_or(HeaderValue::from_static(""))
-    }
+fn header_value(text: &str) -> HeaderValue {
+    let mut value = HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""));
+    value.set_sensitive(true);
+    value
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(found, _)| *found == name)
+        .map(|(_, value)| value)
+}
+
+/// The sign-in cookie's value (the `state` this browser's sign-in started with).
+pub fn sign_in_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie_value(headers, SIGN_IN_COOKIE).filter(|value| !value.is_empty())
 }
 
 /// The credential a request carries: `Authorization: Bearer` (the desktop app) first, else the
@@ -67,14 +97,8 @@ pub fn credential(headers: &HeaderMap) -> Option<(Token, CredentialKind)> {
         .and_then(|value| Token::parse(value.trim()))
         .map(|token| (token, CredentialKind::Bearer));
     bearer.or_else(|| {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE_NAME)
-            .and_then(|(_, value)| Token::parse(value))
+        cookie_value(headers, COOKIE_NAME)
+            .and_then(Token::parse)
             .map(|token| (token, CredentialKind::Cookie))
     })
 }

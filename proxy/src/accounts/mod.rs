@@ -16,13 +16,18 @@ use crate::{
 };
 
 mod cookie;
+pub mod keys;
+mod oidc;
+mod pages;
 
-pub use cookie::{COOKIE_NAME, CookiePolicy, credential, cross_site};
+pub use cookie::{
+    COOKIE_NAME, CookiePolicy, SIGN_IN_COOKIE, credential, cross_site, sign_in_cookie,
+};
+pub use oidc::{Begun, Oidc, SignInError};
+pub use pages::page;
 
 /// Bytes of randomness in a credential.
 const TOKEN_BYTES: usize = 32;
-/// How long a guest's credential lasts; every new credential starts a new period.
-pub const GUEST_DAYS: i64 = 30;
 
 /// A credential as the client holds it (64 hex digits). Never logged or shown but once.
 pub struct Token(String);
@@ -51,10 +56,7 @@ impl Token {
 
     /// The only form the store keeps.
     pub fn hash(&self) -> TokenHash {
-        let digest = digest::digest(&digest::SHA256, self.0.as_bytes());
-        let mut hash = [0_u8; 32];
-        hash.copy_from_slice(digest.as_ref());
-        TokenHash(hash)
+        hash_text(&self.0)
     }
 
     pub fn expose(&self) -> &str {
@@ -68,6 +70,14 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// The SHA-256 of any secret text (a sign-in's `state`): how the store keys it.
+pub fn hash_text(text: &str) -> TokenHash {
+    let digest = digest::digest(&digest::SHA256, text.as_bytes());
+    let mut hash = [0_u8; 32];
+    hash.copy_from_slice(digest.as_ref());
+    TokenHash(hash)
+}
+
 /// A guest's new credential, as the store has just recorded it.
 pub struct NewGuest {
     pub owner: OwnerId,
@@ -75,10 +85,21 @@ pub struct NewGuest {
     pub expires_at_ms: i64,
 }
 
-/// Makes a guest with a fresh credential of `kind`.
-pub async fn new_guest(store: &dyn Store, kind: CredentialKind) -> Result<NewGuest, ChatError> {
+impl NewGuest {
+    /// Seconds until the credential expires (a cookie's `Max-Age`).
+    pub fn max_age_secs(&self) -> i64 {
+        (self.expires_at_ms - now_ms()).max(0) / 1000
+    }
+}
+
+/// Makes a guest with a fresh credential of `kind`, valid for `lifetime_ms`.
+pub async fn new_guest(
+    store: &dyn Store,
+    kind: CredentialKind,
+    lifetime_ms: i64,
+) -> Result<NewGuest, ChatError> {
     let token = Token::generate()?;
-    let expires_at_ms = now_ms().saturating_add(GUEST_DAYS * 24 * 3600 * 1000);
+    let expires_at_ms = now_ms().saturating_add(lifetime_ms);
     let owner = store
         .create_guest(token.hash(), kind, expires_at_ms)
         .await
@@ -90,16 +111,22 @@ pub async fn new_guest(store: &dyn Store, kind: CredentialKind) -> Result<NewGue
     })
 }
 
-/// The owner a credential stands for; `None` for a credential that is malformed, unknown,
-/// expired or revoked (all the same to the caller: it has no identity).
+/// The owner a credential stands for, when it is of one of the `kinds` this route takes; `None`
+/// for a credential that is malformed, unknown, expired, revoked or of another kind (all the
+/// same to the caller: it has no identity).
 pub async fn owner_of(
     store: &dyn Store,
     token: Option<Token>,
+    kinds: &[CredentialKind],
 ) -> Result<Option<OwnerId>, StoreError> {
-    match token {
-        Some(token) => store.owner_of(token.hash()).await,
-        None => Ok(None),
-    }
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    Ok(store
+        .owner_of(token.hash())
+        .await?
+        .filter(|(_, kind)| kinds.contains(kind))
+        .map(|(owner, _)| owner))
 }
 
 /// The ownership rule: a session is reachable only by its owner. A session the caller may not

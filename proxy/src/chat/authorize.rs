@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use futures_util::future::BoxFuture;
 
 use super::ChatError;
-use crate::store::OwnerId;
+use crate::store::{CredentialKind, OwnerId};
 
 /// Who is asking: the address (for rate limiting) and the owner its credential stands for
 /// (`None`: no valid credential, or a cookie sent from another site's page).
@@ -13,6 +13,10 @@ use crate::store::OwnerId;
 pub struct Caller {
     pub ip: IpAddr,
     pub owner: Option<OwnerId>,
+    /// The kind of credential the request presented, valid or not: a client that holds a
+    /// bearer token (the desktop app) is told its token no longer counts instead of being
+    /// handed a cookie it cannot keep.
+    pub presented: Option<CredentialKind>,
 }
 
 /// What the caller wants to do.

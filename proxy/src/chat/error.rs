@@ -39,6 +39,8 @@ pub enum ChatError {
     NoRandomness,
     /// The request needs an identity (a guest's or a user's credential) and has none.
     NoIdentity,
+    /// Guests are off (`ASHLEY_GUESTS=off`) and the caller has not signed in.
+    GuestsOff,
 }
 
 impl ChatError {
@@ -68,7 +70,7 @@ impl ChatError {
             Self::ContextTooLong { .. } => Some(ErrorCode::ContextTooLong),
             Self::Provider(_) | Self::Store(_) => None,
             Self::NotSaved | Self::NoRandomness => Some(ErrorCode::InternalError),
-            Self::NoIdentity => Some(ErrorCode::SignInRequired),
+            Self::NoIdentity | Self::GuestsOff => Some(ErrorCode::SignInRequired),
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     accounts::{self, NewGuest},
-    api::{HistoryMessage, StoreStats},
+    api::{HistoryMessage, SessionSummary, StoreStats},
     limits::RateLimiter,
     metrics::Metrics,
     moderation::Moderator,
@@ -72,11 +72,16 @@ pub struct ChatParts {
     /// The model's context in tokens; 0: unknown (only the provider's overflow error trims).
     pub context_tokens: usize,
     pub session_ttl: Duration,
+    /// How long a new guest's credential lasts; `None`: no guests (`ASHLEY_GUESTS=off`).
+    pub guest_lifetime_ms: Option<i64>,
     /// Replies still running when it fires store what they have and end.
     pub shutdown: CancellationToken,
     /// Work that outlives a request (finishing a reply); shutdown waits for it.
     pub tasks: TaskTracker,
 }
+
+/// The most sessions `GET /api/sessions` lists.
+const SESSION_LIST_LIMIT: usize = 100;
 
 /// The chat core: `Clone` shares everything.
 #[derive(Clone)]
@@ -127,14 +132,33 @@ impl Chat {
         self.check_rate(caller)?;
         let (owner, guest) = match caller.owner {
             Some(owner) => (owner, None),
+            None if caller.presented == Some(CredentialKind::Bearer) => {
+                return Err(ChatError::NoIdentity);
+            }
             None => {
-                let guest = accounts::new_guest(&*self.inner.store, CredentialKind::Cookie).await?;
+                let lifetime_ms = self.inner.guest_lifetime_ms.ok_or(ChatError::GuestsOff)?;
+                let guest =
+                    accounts::new_guest(&*self.inner.store, CredentialKind::Cookie, lifetime_ms)
+                        .await?;
                 (guest.owner, Some(guest))
             }
         };
         let id = new_session_id()?;
         persist::create_session(&*self.inner.store, id.clone(), owner).await?;
         Ok((id, guest))
+    }
+
+    /// The caller's own sessions, most recently active first (none without an identity): the
+    /// store's query is by owner, so nobody else's can appear.
+    pub async fn sessions(&self, caller: &Caller) -> Result<Vec<SessionSummary>, ChatError> {
+        let Some(owner) = caller.owner else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .inner
+            .store
+            .sessions_of(owner, SESSION_LIST_LIMIT)
+            .await?)
     }
 
     /// Every message of a session, oldest first.

@@ -151,6 +151,7 @@ async fn fixture(provider: Arc<dyn Provider>) -> Fixture {
         history_messages: 20,
         context_tokens: 0,
         session_ttl: Duration::from_secs(3600),
+        guest_lifetime_ms: Some(3_600_000),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
     });
@@ -168,6 +169,7 @@ fn caller() -> Caller {
     Caller {
         ip: IpAddr::from([127, 0, 0, 1]),
         owner: Some(OWNER),
+        presented: Some(CredentialKind::Bearer),
     }
 }
 

@@ -131,6 +131,9 @@ pub struct Cli {
     // Connection hygiene (header timeout, header size, idle timeout, connection cap).
     #[command(flatten)]
     pub connections: super::connections::ConnectionArgs,
+    // Sign-in (OpenID Connect), guests and how long a sign-in lasts.
+    #[command(flatten)]
+    pub accounts: super::accounts::AccountArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -6,10 +6,12 @@ use reqwest::Url;
 
 use crate::personas::Personas;
 
+mod accounts;
 mod cli;
 mod connections;
 mod validate;
 
+pub use accounts::{AccountArgs, Accounts, Guests, Provider, V1Access};
 pub use cli::{Cli, DEFAULT_BASE_URL, FailurePolicy, LogFormat, ModerationChoice};
 pub use connections::{ConnectionArgs, ConnectionLimits};
 pub use validate::ConfigError;
@@ -69,6 +71,8 @@ pub struct Config {
     /// Where people reach Ashley (`ASHLEY_PUBLIC_URL`, or the Space's address); `None`: not
     /// known (a local run), so cookies are for plain http.
     pub public_url: Option<Url>,
+    /// Sign-in, guests, credential lifetime.
+    pub accounts: Accounts,
     pub session_ttl: Duration,
     pub history_messages: usize,
     /// The model's context size in tokens; 0 means unknown (see [`crate::chat::fit`]).
@@ -108,6 +112,7 @@ impl Default for Config {
             rate_limit_per_minute: 60,
             trusted_proxies: 0,
             public_url: None,
+            accounts: Accounts::default(),
             session_ttl: Duration::from_secs(24 * 3600),
             history_messages: 20,
             context_tokens: 0,

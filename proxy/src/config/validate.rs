@@ -189,6 +189,8 @@ impl Config {
             return Err(invalid("ASHLEY_UPSTREAM_CHECK_SECS", "must be at least 1"));
         }
         let connections = cli.connections.check()?;
+        let public_url = public_url(cli.public_url.as_deref(), cli.space_host.as_deref())?;
+        let accounts = cli.accounts.check(public_url.as_ref())?;
         Ok(Self {
             listen: SocketAddr::new(cli.host, cli.port),
             api_key,
@@ -200,7 +202,8 @@ impl Config {
             personas,
             rate_limit_per_minute: cli.rate_limit,
             trusted_proxies: cli.trusted_proxies,
-            public_url: public_url(cli.public_url.as_deref(), cli.space_host.as_deref())?,
+            public_url,
+            accounts,
             session_ttl: Duration::from_secs(cli.session_ttl_hours.saturating_mul(3600)),
             history_messages: cli.history_messages,
             context_tokens: cli.context_tokens,

@@ -3,17 +3,16 @@
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderMap, StatusCode, header},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use tokio::sync::mpsc;
 
 use crate::{
-    accounts,
     api::{
-        ChatEvent, GuestToken, History, Identity, Me, PersonaList, Regenerate, SendMessage,
-        SessionCreated, Status,
+        ChatEvent, History, PersonaList, Regenerate, SendMessage, SessionCreated, SessionList,
+        Status,
     },
     chat::{ChatError, Reply, Turn, TurnEvent},
     error::{ApiError, AppJson, AppPath, app_error},
@@ -22,16 +21,12 @@ use crate::{
         events::{EventSender, event_stream, event_stream_of_one},
     },
     state::AppState,
-    store::CredentialKind,
 };
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/personas", get(personas))
-        .route("/sessions", post(create_session))
-        .route("/auth/guest", post(new_guest_token))
-        .route("/auth/logout", post(logout))
-        .route("/me", get(me))
+        .route("/sessions", get(list_sessions).post(create_session))
         .route("/sessions/{id}", get(history).delete(clear_session))
         .route("/sessions/{id}/messages", post(send_message))
         .route("/sessions/{id}/regenerate", post(regenerate))
@@ -46,6 +41,15 @@ async fn status(State(state): State<AppState>) -> Json<Status> {
     Json(state.status().await)
 }
 
+/// `GET /api/sessions`: the caller's conversations.
+async fn list_sessions(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+) -> Result<Json<SessionList>, ApiError> {
+    let sessions = state.chat().sessions(&caller).await?;
+    Ok(Json(SessionList { sessions }))
+}
+
 /// A browser's first session makes it a guest: the answer sets the cookie that owns it.
 async fn create_session(
     State(state): State<AppState>,
@@ -56,52 +60,10 @@ async fn create_session(
     if let Some(guest) = guest {
         let cookie = state
             .cookies()
-            .set_cookie(&guest.token, accounts::GUEST_DAYS * 24 * 3600);
+            .set_cookie(&guest.token, guest.max_age_secs());
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     Ok(response)
-}
-
-/// `POST /api/auth/guest`: a bearer token for a client without cookies (the desktop app).
-async fn new_guest_token(
-    State(state): State<AppState>,
-    ClientCaller(caller): ClientCaller,
-) -> Result<(StatusCode, Json<GuestToken>), ApiError> {
-    state.chat().check_rate(&caller).map_err(app_error)?;
-    let guest = accounts::new_guest(&**state.store(), CredentialKind::Bearer)
-        .await
-        .map_err(app_error)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(GuestToken {
-            token: guest.token.expose().to_owned(),
-            expires_at_ms: guest.expires_at_ms,
-        }),
-    ))
-}
-
-/// `POST /api/auth/logout`: the credential ends and the cookie goes; what it owned stays with
-/// its owner (a guest's is unreachable from then on and is cleaned up).
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Some((token, _)) = accounts::credential(&headers) {
-        state.store().revoke(token.hash()).await?;
-    }
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, state.cookies().clear_cookie());
-    Ok(response)
-}
-
-/// `GET /api/me`: who the credential stands for.
-async fn me(ClientCaller(caller): ClientCaller) -> Json<Me> {
-    Json(Me {
-        identity: if caller.owner.is_some() {
-            Identity::Guest
-        } else {
-            Identity::Anonymous
-        },
-    })
 }
 
 async fn history(

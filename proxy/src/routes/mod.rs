@@ -17,7 +17,9 @@ use crate::{
 };
 
 pub mod app;
+pub mod auth;
 pub mod events;
+pub mod keys;
 pub mod openai;
 
 /// Who is asking, for the chat core: the client's address (see [`client_ip`]) and the owner its
@@ -33,14 +35,26 @@ impl FromRequestParts<AppState> for ClientCaller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let ip = client_ip(parts, state.config().trusted_proxies);
-        let token = accounts::credential(&parts.headers).and_then(|(token, kind)| {
+        let credential = accounts::credential(&parts.headers);
+        let presented = credential.as_ref().map(|(_, kind)| *kind);
+        let token = credential.and_then(|(token, kind)| {
             let forged = kind == CredentialKind::Cookie
                 && !parts.method.is_safe()
                 && accounts::cross_site(&parts.headers);
             (!forged).then_some(token)
         });
-        let owner = accounts::owner_of(&**state.store(), token).await?;
-        Ok(Self(Caller { ip, owner }))
+        // A cookie or the desktop app's token; an API key is for `/v1` only.
+        let owner = accounts::owner_of(
+            &**state.store(),
+            token,
+            &[CredentialKind::Cookie, CredentialKind::Bearer],
+        )
+        .await?;
+        Ok(Self(Caller {
+            ip,
+            owner,
+            presented,
+        }))
     }
 }
 

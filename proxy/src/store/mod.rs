@@ -11,7 +11,7 @@ use std::{
 
 use async_trait::async_trait;
 
-use crate::api::{HistoryMessage, ReplyStats, StoreStats};
+use crate::api::{HistoryMessage, ReplyStats, SessionSummary, StoreStats};
 
 mod error;
 pub mod sqlite;
@@ -39,11 +39,79 @@ impl std::fmt::Debug for TokenHash {
     }
 }
 
-/// How a credential travels: a browser's cookie, or the desktop app's bearer token.
+/// What a credential is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CredentialKind {
+    /// A browser's, in an HttpOnly cookie.
     Cookie,
+    /// The desktop app's `Authorization: Bearer` token.
     Bearer,
+    /// A named key for `/v1`.
+    ApiKey,
+    /// The one-time code that carries a desktop sign-in from the browser to the app.
+    Handoff,
+}
+
+/// A credential to store (its hash only).
+#[derive(Clone, Debug)]
+pub struct NewCredential {
+    pub token: TokenHash,
+    pub kind: CredentialKind,
+    /// An API key's name.
+    pub name: Option<String>,
+    pub expires_at_ms: i64,
+}
+
+/// A person as their OpenID Connect provider describes them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserProfile {
+    pub issuer: String,
+    pub subject: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// Who an owner is, for `/api/me`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Profile {
+    Guest,
+    User(UserProfile),
+}
+
+/// One API key as stored (never the key itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub hash: TokenHash,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub last_used_ms: Option<i64>,
+}
+
+/// The browser went to the provider; this waits for it to come back (`/auth/callback`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingSignIn {
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// The guest signing in: its conversations move to the account.
+    pub guest: Option<OwnerId>,
+    /// A desktop sign-in: the app's loopback address and its own `state`.
+    pub desktop: Option<DesktopReturn>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesktopReturn {
+    pub redirect: String,
+    pub state: String,
+}
+
+/// How a sign-in ended in the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignedIn {
+    /// The account (new or known); the guest's sessions, if any, are now its.
+    Account(OwnerId),
+    /// An admin blocked this account: no credential was issued.
+    Blocked,
 }
 
 /// Who a session belongs to.
@@ -110,6 +178,13 @@ pub trait Store: Send + Sync {
     /// Stores a new, empty session under `id`, owned by `owner`.
     async fn create_session(&self, id: &str, owner: OwnerId) -> Result<(), StoreError>;
 
+    /// The owner's sessions, most recently active first, at most `limit`.
+    async fn sessions_of(
+        &self,
+        owner: OwnerId,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, StoreError>;
+
     /// Who the session belongs to; `None`: no such session.
     async fn session_owner(&self, id: &str) -> Result<Option<SessionOwner>, StoreError>;
 
@@ -124,8 +199,65 @@ pub trait Store: Send + Sync {
         expires_at_ms: i64,
     ) -> Result<OwnerId, StoreError>;
 
-    /// The owner of an unexpired credential.
-    async fn owner_of(&self, token: TokenHash) -> Result<Option<OwnerId>, StoreError>;
+    /// The owner of an unexpired credential and what kind it is; `None` also for a blocked owner.
+    async fn owner_of(
+        &self,
+        token: TokenHash,
+    ) -> Result<Option<(OwnerId, CredentialKind)>, StoreError>;
+
+    /// Who the owner is; `None`: no such owner.
+    async fn profile(&self, owner: OwnerId) -> Result<Option<Profile>, StoreError>;
+
+    /// Stores a credential for an existing owner.
+    async fn issue_credential(
+        &self,
+        owner: OwnerId,
+        credential: NewCredential,
+    ) -> Result<(), StoreError>;
+
+    /// Removes an unexpired credential of `kind` and returns its owner (a one-time code).
+    async fn take_credential(
+        &self,
+        token: TokenHash,
+        kind: CredentialKind,
+    ) -> Result<Option<OwnerId>, StoreError>;
+
+    /// Remembers a sign-in under way (keyed by the hash of its `state`) until `expires_at_ms`.
+    async fn save_sign_in(
+        &self,
+        state: TokenHash,
+        pending: PendingSignIn,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Takes a sign-in under way: the second take of a `state`, or a late one, finds nothing.
+    async fn take_sign_in(&self, state: TokenHash) -> Result<Option<PendingSignIn>, StoreError>;
+
+    /// One transaction: the account for `profile` (made or updated), the guest's sessions moved
+    /// to it and the guest removed, and the new credential.
+    async fn sign_in_user(
+        &self,
+        profile: UserProfile,
+        guest: Option<OwnerId>,
+        credential: NewCredential,
+    ) -> Result<SignedIn, StoreError>;
+
+    /// Moves a guest's sessions to `user` and removes the guest; does nothing unless `guest`
+    /// is a guest. Returns the sessions moved.
+    async fn merge_guest(&self, guest: OwnerId, user: OwnerId) -> Result<usize, StoreError>;
+
+    /// The owner's API keys: hash, name, created, last used.
+    async fn api_keys(&self, owner: OwnerId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Revokes the owner's API key whose hash starts with `id_prefix` (its public id); false
+    /// when the owner has no such key.
+    async fn revoke_api_key(&self, owner: OwnerId, id_prefix: [u8; 8]) -> Result<bool, StoreError>;
+
+    /// Notes that a credential was just used (at most once a minute is written).
+    async fn touch_credential(&self, token: TokenHash) -> Result<(), StoreError>;
+
+    /// Removes the owner and everything it owns: sessions, messages, credentials, usage.
+    async fn delete_owner(&self, owner: OwnerId) -> Result<bool, StoreError>;
 
     /// Ends a credential (sign-out); the owner and what it owns stay.
     async fn revoke(&self, token: TokenHash) -> Result<(), StoreError>;

@@ -26,6 +26,14 @@ pub struct Harness {
     pub data_dir: tempfile::TempDir,
 }
 
+/// `/v1` for anyone: these tests are about what it answers; `api_keys.rs` is about who may ask.
+pub fn open_v1() -> ashley_proxy::config::Accounts {
+    ashley_proxy::config::Accounts {
+        v1: ashley_proxy::config::V1Access::Open,
+        ..ashley_proxy::config::Accounts::default()
+    }
+}
+
 /// A live-mode config against `fake`, tuned for fast tests (short retry waits, no rate limit).
 pub fn live_config(fake: &FakeUpstream, data_dir: &std::path::Path) -> Config {
     Config {
@@ -34,6 +42,7 @@ pub fn live_config(fake: &FakeUpstream, data_dir: &std::path::Path) -> Config {
         upstream_retry_base: Duration::from_millis(10),
         upstream_timeout: Duration::from_secs(5),
         demo_delay: Duration::ZERO,
+        accounts: open_v1(),
         ..Config::live(FAKE_KEY, &fake.base_url()).unwrap()
     }
 }
@@ -86,6 +95,7 @@ impl Harness {
             data_dir: data_dir.path().to_path_buf(),
             rate_limit_per_minute: 0,
             demo_delay: Duration::ZERO,
+            accounts: open_v1(),
             ..Config::default()
         });
         Self::start(None, config, data_dir).await

@@ -48,6 +48,11 @@ pub fn live_config(chat_base: &str, moderation_base: &str, dir: &std::path::Path
         moderation: ModerationMode::OpenAi {
             base_url: moderation_base,
         },
+        // `/v1` for anyone: these tests are about what it answers, not who may ask.
+        accounts: ashley_proxy::config::Accounts {
+            v1: ashley_proxy::config::V1Access::Open,
+            ..ashley_proxy::config::Accounts::default()
+        },
         ..Config::live(KEY, chat_base).unwrap()
     }
 }
@@ -64,6 +69,15 @@ pub struct Proxy {
 /// A client that holds a guest's bearer token (as the desktop app does), so the sessions it
 /// creates are its own.
 pub async fn guest_client(addr: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(guest_headers(addr).await)
+        .build()
+        .unwrap()
+}
+
+/// `Authorization: Bearer` for a new guest of the proxy at `addr`.
+pub async fn guest_headers(addr: SocketAddr) -> reqwest::header::HeaderMap {
     let plain = reqwest::Client::builder().no_proxy().build().unwrap();
     let response = plain
         .post(format!("http://{addr}/api/auth/guest"))
@@ -77,11 +91,7 @@ pub async fn guest_client(addr: SocketAddr) -> reqwest::Client {
         reqwest::header::AUTHORIZATION,
         reqwest::header::HeaderValue::from_str(&format!("Bearer {}", guest.token)).unwrap(),
     );
-    reqwest::Client::builder()
-        .no_proxy()
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    headers
 }
 
 impl Proxy {
@@ -708,6 +718,8 @@ impl ProxyProcess {
             .env("ASHLEY_HOST", "127.0.0.1")
             .env("PORT", "0")
             .env("NO_COLOR", "1")
+            // `/v1` for anyone unless a test says otherwise (`env` below may).
+            .env("ASHLEY_V1", "open")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());

@@ -111,19 +111,21 @@ export async function startFakeUpstream({ bin, logDir, args = [] }) {
  * `upstreamUrl` (the fake's root URL) becomes OPENAI_BASE_URL with `/v1`; leave it out to
  * run the proxy in its offline demo mode.
  */
-export async function startProxy({ bin, webDir, dataDir, logDir, upstreamUrl, extraEnv = {} }) {
+export async function startProxy({ bin, webDir, dataDir, logDir, upstreamUrl, extraEnv = {}, port: fixedPort }) {
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(logDir, { recursive: true });
   let lastFailure = '';
   // The chosen port can be taken between probing and binding; try a few before giving up.
   for (let attempt = 0; attempt < 3; attempt += 1) {
-    const port = await freePort();
+    // A fixed port (a sign-in's redirect URI names it) gets one attempt.
+    const port = fixedPort ?? (await freePort());
     const env = {
       PORT: String(port),
       ASHLEY_HOST: '127.0.0.1',
       ASHLEY_WEB_DIR: webDir,
       ASHLEY_DATA_DIR: dataDir,
       RUST_LOG: process.env.RUST_LOG ?? 'info',
+      ASHLEY_V1: 'open',
       ...extraEnv,
     };
     if (upstreamUrl) {
@@ -151,7 +153,7 @@ export async function startProxy({ bin, webDir, dataDir, logDir, upstreamUrl, ex
     } catch (err) {
       lastFailure = err.message;
       await stopProcess(proc);
-      if (!/address|in use|cannot listen/i.test(proc.output)) break;
+      if (fixedPort || !/address|in use|cannot listen/i.test(proc.output)) break;
     }
   }
   throw new Error(`ashley-proxy did not start: ${lastFailure}`);

@@ -4,7 +4,7 @@ use rusqlite::{Connection, params};
 
 use super::{errors::is_full, from_sql_int, to_sql_int};
 use crate::{
-    api::{HistoryMessage, ReplyStats, Role, StoreStats},
+    api::{HistoryMessage, ReplyStats, Role, SessionSummary, StoreStats},
     store::{OwnerId, now_ms},
 };
 
@@ -49,12 +49,40 @@ pub(super) fn clear_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite:
     Ok(true)
 }
 
-/// Deletes sessions idle since before `cutoff_ms` (and their messages); returns how many.
+/// Deletes guests' (and unowned) sessions idle since before `cutoff_ms`, with their messages;
+/// a signed-in user's conversations stay until they delete them. Returns how many went.
 pub(super) fn expire_idle_sessions(db: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
     db.execute(
-        "DELETE FROM sessions WHERE last_active_ms < ?1",
+        "DELETE FROM sessions WHERE last_active_ms < ?1 AND (owner_id IS NULL
+         OR owner_id IN (SELECT id FROM owners WHERE kind = 'guest'))",
         params![cutoff_ms],
     )
+}
+
+/// The owner's sessions, most recently active first: id, last activity, message count and
+/// the start of the first message.
+pub(super) fn sessions_of(
+    db: &Connection,
+    owner: OwnerId,
+    limit: usize,
+) -> rusqlite::Result<Vec<SessionSummary>> {
+    let mut query = db.prepare_cached(
+        "SELECT sessions.id, sessions.last_active_ms,
+         (SELECT count(*) FROM messages WHERE messages.session_id = sessions.id),
+         (SELECT substr(content, 1, 80) FROM messages WHERE messages.session_id = sessions.id
+          AND role = 'user' ORDER BY id LIMIT 1)
+         FROM sessions WHERE owner_id = ?1 ORDER BY last_active_ms DESC, created_at_ms DESC
+         LIMIT ?2",
+    )?;
+    let rows = query.query_map(params![owner.0, limit], |row| {
+        Ok(SessionSummary {
+            session_id: row.get(0)?,
+            last_active_ms: row.get(1)?,
+            messages: row.get(2)?,
+            title: row.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        })
+    })?;
+    rows.collect()
 }
 
 /// Stores what a person sent and marks their session active; returns the message id.

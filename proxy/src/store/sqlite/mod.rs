@@ -10,10 +10,11 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::{
-    CredentialKind, MessageId, OwnerId, Regeneration, SessionOwner, Store, StoreError, StoreHealth,
-    TokenHash, Turn, UsageRecord, UserMessage, now_ms, trouble::Trouble,
+    ApiKeyRecord, CredentialKind, MessageId, NewCredential, OwnerId, PendingSignIn, Profile,
+    Regeneration, SessionOwner, SignedIn, Store, StoreError, StoreHealth, TokenHash, Turn,
+    UsageRecord, UserMessage, UserProfile, now_ms, trouble::Trouble,
 };
-use crate::api::{HistoryMessage, ReplyStats, StoreStats};
+use crate::api::{HistoryMessage, ReplyStats, SessionSummary, StoreStats};
 
 mod errors;
 mod messages;
@@ -136,6 +137,15 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn sessions_of(
+        &self,
+        owner: OwnerId,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        self.run(false, move |db| messages::sessions_of(db, owner, limit))
+            .await
+    }
+
     async fn session_owner(&self, id: &str) -> Result<Option<SessionOwner>, StoreError> {
         let id = id.to_owned();
         self.run(false, move |db| owners::session_owner(db, &id))
@@ -160,8 +170,94 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn owner_of(&self, token: TokenHash) -> Result<Option<OwnerId>, StoreError> {
+    async fn owner_of(
+        &self,
+        token: TokenHash,
+    ) -> Result<Option<(OwnerId, CredentialKind)>, StoreError> {
         self.run(false, move |db| owners::owner_of(db, token, now_ms()))
+            .await
+    }
+
+    async fn profile(&self, owner: OwnerId) -> Result<Option<Profile>, StoreError> {
+        self.run(false, move |db| owners::profile(db, owner)).await
+    }
+
+    async fn issue_credential(
+        &self,
+        owner: OwnerId,
+        credential: NewCredential,
+    ) -> Result<(), StoreError> {
+        self.run(true, move |db| {
+            owners::issue_credential(db, owner, &credential, now_ms())
+        })
+        .await
+    }
+
+    async fn take_credential(
+        &self,
+        token: TokenHash,
+        kind: CredentialKind,
+    ) -> Result<Option<OwnerId>, StoreError> {
+        self.run(false, move |db| {
+            owners::take_credential(db, token, kind, now_ms())
+        })
+        .await
+    }
+
+    async fn save_sign_in(
+        &self,
+        state: TokenHash,
+        pending: PendingSignIn,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.run(true, move |db| {
+            owners::save_sign_in(db, state, &pending, now_ms(), expires_at_ms)
+        })
+        .await
+    }
+
+    async fn take_sign_in(&self, state: TokenHash) -> Result<Option<PendingSignIn>, StoreError> {
+        self.run(false, move |db| owners::take_sign_in(db, state, now_ms()))
+            .await
+    }
+
+    async fn sign_in_user(
+        &self,
+        profile: UserProfile,
+        guest: Option<OwnerId>,
+        credential: NewCredential,
+    ) -> Result<SignedIn, StoreError> {
+        self.run(true, move |db| {
+            owners::sign_in_user(db, &profile, guest, &credential, now_ms())
+        })
+        .await
+    }
+
+    async fn merge_guest(&self, guest: OwnerId, user: OwnerId) -> Result<usize, StoreError> {
+        self.run(false, move |db| owners::merge_guest(db, guest, user))
+            .await
+    }
+
+    async fn api_keys(&self, owner: OwnerId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.run(false, move |db| owners::api_keys(db, owner)).await
+    }
+
+    async fn revoke_api_key(&self, owner: OwnerId, id_prefix: [u8; 8]) -> Result<bool, StoreError> {
+        self.run(false, move |db| {
+            owners::revoke_api_key(db, owner, id_prefix)
+        })
+        .await
+    }
+
+    async fn touch_credential(&self, token: TokenHash) -> Result<(), StoreError> {
+        self.run(false, move |db| {
+            owners::touch_credential(db, token, now_ms())
+        })
+        .await
+    }
+
+    async fn delete_owner(&self, owner: OwnerId) -> Result<bool, StoreError> {
+        self.run(false, move |db| owners::delete_owner(db, owner))
             .await
     }
 

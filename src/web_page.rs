@@ -1,0 +1,16 @@
+//! Facts about the page the web app runs in.
+
+use wasm_bindgen::JsValue;
+
+/// Whether the page is inside a frame (a Space's page on huggingface.co shows the app in an
+/// iframe), where a provider's sign-in page refuses to show.
+pub fn in_frame() -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    match window.top() {
+        Ok(Some(top)) => JsValue::from(top) != JsValue::from(window),
+        // No readable top: assume a frame, so sign-in opens where it can show.
+        Ok(None) | Err(_) => true,
+    }
+}

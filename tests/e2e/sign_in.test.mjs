@@ -1,0 +1,181 @@
+// Sign-in in headless Chromium against a real OpenID Connect provider (panva's certified
+// `oidc-provider`, its development login and consent pages) and the real ashley-proxy: a guest
+// chats, signs in through the provider's pages and finds the conversation in the account; a
+// second browser profile signs in as the same person and sees it; signing out makes the page a
+// guest again; a callback with a forged state is refused with a page that says so. The app is
+// read through its wasm test handle. Run through browser.sh, with browser.test.mjs.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import Provider from 'oidc-provider';
+import {
+  clickWidget,
+  launchChromium,
+  readTestState,
+  waitForWasmStarted,
+  watchConsole,
+} from './lib/browser.mjs';
+import { freePort, requireEnv, startFakeUpstream, startProxy, stopAll, waitFor } from './lib/servers.mjs';
+
+const CLIENT_ID = 'ashley-e2e';
+const CLIENT_SECRET = 'ashley-e2e-client-secret';
+const GUEST_MESSAGE = 'a plan worth keeping';
+const REPLY = 'Kept safely in your account.';
+
+const runDir = requireEnv('ASHLEY_E2E_RUN_DIR');
+const webDir = requireEnv('ASHLEY_WEB_DIR');
+const logDir = join(runDir, 'logs-sign-in');
+
+let upstream;
+let proxy;
+let oidc;
+let oidcServer;
+const browsers = [];
+
+before(async () => {
+  upstream = await startFakeUpstream({
+    bin: requireEnv('ASHLEY_FAKE_UPSTREAM_BIN'),
+    logDir,
+    args: ['--reply', REPLY],
+  });
+  // The provider on `localhost`, the proxy on 127.0.0.1: their cookies stay apart.
+  const proxyPort = await freePort();
+  const oidcPort = await freePort();
+  const issuer = `http://localhost:${oidcPort}`;
+  oidc = new Provider(issuer, {
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: [`http://127.0.0.1:${proxyPort}/auth/callback`],
+        response_types: ['code'],
+        grant_types: ['authorization_code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
+    pkce: { required: () => true },
+    features: { devInteractions: { enabled: true } },
+    claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'] },
+    async findAccount(ctx, id) {
+      return {
+        accountId: id,
+        async claims() {
+          return { sub: id, name: `Person ${id}`, email: `${id}@example.com`, email_verified: true };
+        },
+      };
+    },
+    cookies: { keys: ['ashley-e2e-cookie-key'] },
+  });
+  oidcServer = oidc.listen(oidcPort);
+  proxy = await startProxy({
+    bin: requireEnv('ASHLEY_PROXY_BIN'),
+    webDir,
+    dataDir: join(runDir, 'data-sign-in'),
+    logDir,
+    upstreamUrl: upstream.url,
+    port: proxyPort,
+    extraEnv: {
+      OPENID_PROVIDER_URL: issuer,
+      OAUTH_CLIENT_ID: CLIENT_ID,
+      OAUTH_CLIENT_SECRET: CLIENT_SECRET,
+      OAUTH_SCOPES: 'openid profile email',
+      ASHLEY_SIGN_IN_NAME: 'Test Provider',
+      ASHLEY_PUBLIC_URL: `http://127.0.0.1:${proxyPort}`,
+    },
+  });
+});
+
+after(async () => {
+  for (const browser of browsers) await browser.close();
+  oidcServer?.close();
+  await stopAll();
+});
+
+async function openApp() {
+  const browser = await launchChromium();
+  browsers.push(browser);
+  const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  const consoleLog = watchConsole(page);
+  await page.goto(proxy.url, { waitUntil: 'load' });
+  await waitForWasmStarted(page);
+  return { page, consoleLog };
+}
+
+function chatOf(state) {
+  return state.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => m.content.trim());
+}
+
+async function identityOf(page, identity) {
+  return waitFor(
+    `the app to know it is ${identity}`,
+    async () => {
+      const state = await readTestState(page).catch(() => null);
+      return state?.identity === identity ? state : null;
+    },
+    { timeoutMs: 20000 },
+  );
+}
+
+/** From the app's Sign in button through the provider's login and consent pages, and back. */
+async function signInAs(page, login) {
+  await clickWidget(page, 'sign_in');
+  await page.waitForURL((url) => url.origin === new URL(oidc.issuer).origin, { timeout: 15000 });
+  await page.fill('input[name=login]', login);
+  await page.fill('input[name=password]', 'any password');
+  await page.click('button[type=submit]');
+  // The consent step (a grant this client has not had from this person yet).
+  await page.waitForSelector('button[type=submit]', { timeout: 15000 });
+  await page.click('button[type=submit]');
+  await page.waitForURL((url) => url.origin === proxy.url, { timeout: 15000 });
+  await waitForWasmStarted(page);
+}
+
+test('a guest signs in with the provider and finds the conversation in the account', { timeout: 90000 }, async () => {
+  const { page, consoleLog } = await openApp();
+  await identityOf(page, 'anonymous');
+  await clickWidget(page, 'composer');
+  await page.keyboard.type(GUEST_MESSAGE, { delay: 10 });
+  await page.keyboard.press('Enter');
+  await waitFor('the reply', async () => {
+    const state = await readTestState(page);
+    return !state.sending && chatOf(state).includes(REPLY) ? state : null;
+  });
+  await identityOf(page, 'guest');
+
+  await signInAs(page, 'ada');
+  const signedIn = await identityOf(page, 'user');
+  assert.equal(signedIn.account_name, 'Person ada');
+  const restored = await waitFor('the guest conversation, now the account\'s', async () => {
+    const state = await readTestState(page);
+    return chatOf(state).includes(GUEST_MESSAGE) ? state : null;
+  });
+  assert.deepEqual(chatOf(restored), [GUEST_MESSAGE, REPLY]);
+  assert.deepEqual(consoleLog.problems, [], 'no console errors through the sign-in');
+});
+
+test('a second browser profile signed in as the same person sees the same conversation', { timeout: 90000 }, async () => {
+  const { page } = await openApp();
+  await signInAs(page, 'ada');
+  await identityOf(page, 'user');
+  const seen = await waitFor('the account\'s conversation on the second profile', async () => {
+    const state = await readTestState(page);
+    return chatOf(state).includes(GUEST_MESSAGE) ? state : null;
+  });
+  assert.deepEqual(chatOf(seen), [GUEST_MESSAGE, REPLY]);
+
+  await clickWidget(page, 'sign_out');
+  const guest = await identityOf(page, 'guest');
+  assert.deepEqual(chatOf(guest), [], 'signed out: the account\'s conversation is no longer shown');
+  const again = await (await fetch(`${proxy.url}/api/me`)).json();
+  assert.equal(again.identity, 'anonymous', 'a request without the cookie is nobody');
+});
+
+test('a callback with a state this browser never started is refused with a clear page', { timeout: 30000 }, async () => {
+  const { page } = await openApp();
+  const answer = await page.goto(`${proxy.url}/auth/callback?code=stolen&state=forged-state`);
+  assert.equal(answer.status(), 400);
+  assert.equal(await page.textContent('h1'), 'This sign-in has expired');
+  assert.match(await page.textContent('main'), /Start again from Ashley/);
+  const me = await page.evaluate(async () => (await fetch('/api/me')).json());
+  assert.notEqual(me.identity, 'user');
+});
