@@ -241,9 +241,13 @@ impl AshleyApp {
                     Ok(()) => {
                         self.account.confirm_delete = false;
                         self.account.error = None;
+                        self.account.keys = None;
+                        self.account.created_key = None;
+                        // Unknown until the new guest exists: its session's creation asks again
+                        // (asking now could answer "anonymous" after the guest is made).
+                        self.account.me = None;
                         // What was shown is no longer this app's to show: start over as a guest.
                         self.chat.leave(&self.client);
-                        self.client.fetch_me();
                     }
                     Err(error) => self.account.error = Some(error.to_string()),
                 }

@@ -187,9 +187,10 @@ impl ChatSession {
                 }
             }
             Err(error) if error.is_unknown_session() => {
-                // The server forgot the session (new database, expiry): start a new one quietly.
+                // The session is gone (deleted, expired, a new database, or an empty one merged
+                // away at sign-in): resume the caller's most recent one, else start one, quietly.
                 self.session_id = None;
-                backend.create_session();
+                backend.find_latest_session();
             }
             Err(error) => {
                 self.connecting = false;

@@ -49,7 +49,9 @@ pub use state::AppState;
 #[cfg(feature = "server")]
 pub fn router(state: AppState) -> axum::Router {
     use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
-    use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+    use tower_http::{
+        catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer, trace::TraceLayer,
+    };
 
     let api = routes::app::routes()
         .merge(routes::auth::api())
@@ -69,6 +71,15 @@ pub fn router(state: AppState) -> axum::Router {
         .fallback_service(tower::service_fn(move |request| web.clone().serve(request)))
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
+        // On every answer: no MIME sniffing, no address leaks to other sites.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            axum::http::HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::header::REFERRER_POLICY,
+            axum::http::HeaderValue::from_static("same-origin"),
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), routes::track))
         // Spans name the method and path only: headers (Authorization) are never recorded.
         .layer(TraceLayer::new_for_http())

@@ -13,6 +13,8 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::{api::ErrorCode, error::ApiError, routes};
 
+mod security;
+
 /// Long-lived, for files whose name carries a content hash (trunk's `name-<hash>.ext`).
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Revalidate every time: the index names the current hashed files.
@@ -24,6 +26,7 @@ pub struct WebBundle {
     files: ServeDir,
     index: ServeFile,
     web_dir: PathBuf,
+    policy: std::sync::Arc<security::PagePolicy>,
 }
 
 impl WebBundle {
@@ -38,6 +41,7 @@ impl WebBundle {
         Self {
             files,
             index,
+            policy: std::sync::Arc::new(security::PagePolicy::new(&web_dir)),
             web_dir,
         }
     }
@@ -68,7 +72,7 @@ impl WebBundle {
             Err(never) => match never {},
         };
         if response.status() != StatusCode::NOT_FOUND {
-            return Ok(with_cache_headers(response, last_segment));
+            return Ok(self.with_policy(with_cache_headers(response, last_segment)));
         }
         if looks_like_file {
             return Ok(ApiError::not_found(
@@ -91,7 +95,22 @@ impl WebBundle {
             );
             return Ok(ApiError::not_found(ErrorCode::WebAppMissing, message).into_response());
         }
-        Ok(with_cache_headers(index, "index.html"))
+        Ok(self.with_policy(with_cache_headers(index, "index.html")))
+    }
+
+    /// An HTML page gets the Content-Security-Policy.
+    fn with_policy(&self, mut response: Response) -> Response {
+        let is_html = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/html"));
+        if is_html {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, self.policy.header());
+        }
+        response
     }
 }
 

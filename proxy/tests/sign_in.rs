@@ -465,6 +465,16 @@ async fn the_desktop_app_gets_a_one_time_code_on_its_loopback_address() {
         .await
         .unwrap();
     let session = created["session_id"].as_str().unwrap().to_owned();
+    let reply = guest
+        .post(site.url(&format!("/api/sessions/{session}/messages")))
+        .json(&json!({"persona": "ashley", "message": "from the desktop"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(reply.contains("event: done"), "{reply}");
 
     let mut browser = Browser::new();
     let state = "desktopstate0123456789";

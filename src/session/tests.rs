@@ -471,6 +471,8 @@ fn a_forgotten_session_is_replaced_quietly() {
         body: Some(error_body(ErrorCode::UnknownSession)),
     };
     session.on_history("gone", Err(error), &backend, "ashley");
+    assert_eq!(backend.take(), [Call::FindLatest]);
+    session.on_latest_session(Ok(None), &backend);
     assert_eq!(backend.take(), [Call::CreateSession]);
     assert!(session.conversation().is_empty(), "no error notice");
 }

@@ -122,17 +122,18 @@ async function signInAs(page, login) {
   await page.waitForURL((url) => url.origin === new URL(oidc.issuer).origin, { timeout: 15000 });
   await page.fill('input[name=login]', login);
   await page.fill('input[name=password]', 'any password');
-  await page.click('button[type=submit]');
-  // The consent step (a grant this client has not had from this person yet).
-  await page.waitForSelector('button[type=submit]', { timeout: 15000 });
-  await page.click('button[type=submit]');
+  await Promise.all([page.waitForNavigation({ timeout: 15000 }), page.click('button[type=submit]')]);
+  // The consent step, when this browser's session has no grant for Ashley yet.
+  const consent = await page.$('input[name=prompt][value=consent]');
+  if (consent) {
+    await Promise.all([page.waitForNavigation({ timeout: 15000 }), page.click('button[type=submit]')]);
+  }
   await page.waitForURL((url) => url.origin === proxy.url, { timeout: 15000 });
   await waitForWasmStarted(page);
 }
 
 test('a guest signs in with the provider and finds the conversation in the account', { timeout: 90000 }, async () => {
   const { page, consoleLog } = await openApp();
-  await identityOf(page, 'anonymous');
   await clickWidget(page, 'composer');
   await page.keyboard.type(GUEST_MESSAGE, { delay: 10 });
   await page.keyboard.press('Enter');
@@ -141,8 +142,12 @@ test('a guest signs in with the provider and finds the conversation in the accou
     return !state.sending && chatOf(state).includes(REPLY) ? state : null;
   });
   await identityOf(page, 'guest');
+  assert.deepEqual(consoleLog.problems, [], 'no console errors as a guest');
 
   await signInAs(page, 'ada');
+  // The provider's own pages load what they like (web fonts it cannot reach here); from the
+  // app's page, after the return, nothing may fail.
+  const sinceReturn = consoleLog.problems.length;
   const signedIn = await identityOf(page, 'user');
   assert.equal(signedIn.account_name, 'Person ada');
   const restored = await waitFor('the guest conversation, now the account\'s', async () => {
@@ -150,7 +155,7 @@ test('a guest signs in with the provider and finds the conversation in the accou
     return chatOf(state).includes(GUEST_MESSAGE) ? state : null;
   });
   assert.deepEqual(chatOf(restored), [GUEST_MESSAGE, REPLY]);
-  assert.deepEqual(consoleLog.problems, [], 'no console errors through the sign-in');
+  assert.deepEqual(consoleLog.problems.slice(sinceReturn), [], 'no console errors back in the app');
 });
 
 test('a second browser profile signed in as the same person sees the same conversation', { timeout: 90000 }, async () => {
@@ -176,6 +181,10 @@ test('a callback with a state this browser never started is refused with a clear
   assert.equal(answer.status(), 400);
   assert.equal(await page.textContent('h1'), 'This sign-in has expired');
   assert.match(await page.textContent('main'), /Start again from Ashley/);
-  const me = await page.evaluate(async () => (await fetch('/api/me')).json());
-  assert.notEqual(me.identity, 'user');
+  // The page allows no scripts or requests (its CSP): ask with the browser's cookies instead.
+  const cookies = await page.context().cookies(proxy.url);
+  const cookie = cookies.map(({ name, value }) => `${name}=${value}`).join('; ');
+  const me = await (await fetch(`${proxy.url}/api/me`, { headers: { cookie } })).json();
+  assert.notEqual(me.identity, 'user', 'nobody was signed in');
+  assert.ok(!cookies.some(({ name }) => name === 'ashley_sign_in'), 'the failed attempt left no sign-in cookie');
 });

@@ -89,6 +89,7 @@ impl FakeProxy {
             .route("/api/status", get(status))
             .route("/api/auth/guest", post(new_guest))
             .route("/api/me", get(me))
+            .route("/api/keys", get(keys))
             .route("/api/auth/token", post(exchange))
             .route("/api/auth/logout", post(logout))
             .route("/auth/login", get(login))
@@ -332,6 +333,11 @@ async fn me(State(state): State<FakeState>, headers: axum::http::HeaderMap) -> J
         }
     }
     Json(me)
+}
+
+/// A user's API keys: none (the proxy tests cover keys).
+async fn keys() -> Json<ashley_proxy::api::KeyList> {
+    Json(ashley_proxy::api::KeyList { keys: Vec::new() })
 }
 
 #[derive(serde::Deserialize)]

@@ -324,9 +324,15 @@ fn desktop_sign_in_goes_through_the_browser_and_keeps_the_guest_conversation() {
         "{status} {page}"
     );
 
-    step_until(&mut harness, "signed in", |app| {
-        app.account().identity() == ashley_proxy::api::Identity::User
-    });
+    step_until(
+        &mut harness,
+        "signed in, with the account's keys listed",
+        |app| {
+            app.account().identity() == ashley_proxy::api::Identity::User
+                && app.account().keys.is_some()
+        },
+    );
+    assert_eq!(app(&harness).account().error, None);
     harness.get_by_label("Signed in as Ada");
     assert_eq!(
         app(&harness).session_id(),

@@ -211,6 +211,13 @@ fn merge_guest_in(db: &Connection, guest: OwnerId, user: OwnerId) -> rusqlite::R
     if !is_guest || guest == user {
         return Ok(0);
     }
+    // Empty sessions (a page opened, nothing said) are not worth keeping: they would only
+    // push the account's real conversations down its list.
+    db.prepare_cached(
+        "DELETE FROM sessions WHERE owner_id = ?1
+         AND NOT EXISTS (SELECT 1 FROM messages WHERE messages.session_id = sessions.id)",
+    )?
+    .execute(params![guest.0])?;
     let moved = db
         .prepare_cached("UPDATE sessions SET owner_id = ?2 WHERE owner_id = ?1")?
         .execute(params![guest.0, user.0])?;
