@@ -383,8 +383,10 @@ impl AshleyApp {
             self.persisted.session_id = self.chat.session_id().map(str::to_owned);
         }
         if self.chat.take_reply_finished() {
-            // The status panel's counters and latency chart now include this reply.
+            // The status panel's counters and latency chart now include this reply, and the
+            // quota meter its messages and tokens.
             self.request_status(None);
+            self.client.fetch_me();
         }
     }
 

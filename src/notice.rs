@@ -67,7 +67,10 @@ fn class_of(code: ErrorCode) -> Option<Class> {
         | C::HeadersTooLarge
         | C::InvalidSignInCode
         | C::InvalidApiKey
-        | C::AccountRequired => Class::Invalid,
+        | C::AccountRequired
+        // A day's budget: waiting until midnight is not a Retry; the message says when.
+        | C::QuotaExceeded
+        | C::InsufficientQuota => Class::Invalid,
         C::ContentFlagged => Class::Flagged,
         C::ContextLengthExceeded | C::ContextTooLong => Class::ContextTooLong,
         C::RateLimited | C::UpstreamRateLimited | C::TooManyConnections => Class::RateLimited,

@@ -77,6 +77,9 @@ async fn spawn_proxy(upstream: &str, client: &reqwest::Client) -> (Proxy, Durati
         // Anyone may call `/v1` (the figures are comparable across releases; the key check's
         // cost is its own row).
         .env("ASHLEY_V1", "open")
+        // No daily budgets: a benchmark sends far more than a day's worth.
+        .env("ASHLEY_GUEST_DAILY_MESSAGES", "0")
+        .env("ASHLEY_GUEST_DAILY_TOKENS", "0")
         // The default level, as deployed; the log goes to a file so the table stays readable.
         .env("ASHLEY_LOG", "info")
         .stdout(Stdio::null())

@@ -241,6 +241,10 @@ pub enum ErrorCode {
     InvalidApiKey,
     /// The request needs a signed-in account, not a guest (403): API keys.
     AccountRequired,
+    /// Today's messages or tokens are used up (429, with the wait until the reset).
+    QuotaExceeded,
+    /// The same on `/v1`, in OpenAI's words.
+    InsufficientQuota,
     // The proxy's side.
     ModerationUnavailable,
     StorageFull,
@@ -297,6 +301,8 @@ impl ErrorCode {
             Self::InvalidSignInCode => "invalid_sign_in_code",
             Self::InvalidApiKey => "invalid_api_key",
             Self::AccountRequired => "account_required",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::InsufficientQuota => "insufficient_quota",
             Self::ModerationUnavailable => "moderation_unavailable",
             Self::StorageFull => "storage_full",
             Self::StoreUnavailable => "store_unavailable",
@@ -424,6 +430,20 @@ pub struct Me {
     /// Whether people may chat without signing in (`ASHLEY_GUESTS`).
     #[serde(default = "default_true")]
     pub guests_allowed: bool,
+    /// Today's use against the daily budget; `None` without an identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Quota>,
+}
+
+/// A day's budget and what is used of it (limits of 0: unlimited).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    pub messages_used: u64,
+    pub messages_limit: u64,
+    pub tokens_used: u64,
+    pub tokens_limit: u64,
+    /// When the day's count starts again (midnight UTC), in ms since the epoch.
+    pub resets_at_ms: i64,
 }
 
 fn default_true() -> bool {
@@ -439,6 +459,7 @@ impl Me {
             avatar_url: None,
             sign_in: None,
             guests_allowed: true,
+            quota: None,
         }
     }
 }

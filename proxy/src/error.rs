@@ -9,7 +9,7 @@ use axum::{
 
 use crate::{
     api::{ErrorBody, ErrorCode, ErrorResponse},
-    chat::ChatError,
+    chat::{ChatError, QuotaKind},
     provider::ProviderError,
     store::{StoreError, StoreErrorKind},
 };
@@ -67,6 +67,36 @@ impl ApiError {
             "rate_limit_error",
             ErrorCode::RateLimited,
             format!("Too many requests from your address; try again in {retry_after_secs} s."),
+        );
+        error.body.retry_after_secs = Some(retry_after_secs);
+        error
+    }
+
+    /// 429 for a daily budget that ran out, with the wait until it starts again.
+    pub fn quota_exceeded(
+        kind: &str,
+        code: ErrorCode,
+        what: QuotaKind,
+        limit: u64,
+        retry_after_secs: u64,
+    ) -> Self {
+        let what = match what {
+            QuotaKind::Messages => "messages",
+            QuotaKind::Tokens => "tokens",
+        };
+        let (hours, minutes) = (retry_after_secs / 3600, retry_after_secs % 3600 / 60);
+        let wait = if hours > 0 {
+            format!("{hours} h {minutes} min")
+        } else {
+            format!("{} min", minutes.max(1))
+        };
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            kind,
+            code,
+            format!(
+                "You have used today's {limit} {what}. The quota starts again at midnight UTC, in {wait}."
+            ),
         );
         error.body.retry_after_secs = Some(retry_after_secs);
         error
@@ -190,6 +220,19 @@ impl From<ChatError> for ApiError {
                 param,
             } => Self::not_found(code, message).with_optional_param(param),
             ChatError::RateLimited { retry_after_secs } => Self::rate_limited(retry_after_secs),
+            // OpenAI's words for a budget that ran out.
+            ChatError::QuotaExceeded {
+                what,
+                limit,
+                retry_after_secs,
+                ..
+            } => Self::quota_exceeded(
+                "insufficient_quota",
+                ErrorCode::InsufficientQuota,
+                what,
+                limit,
+                retry_after_secs,
+            ),
             ChatError::Refused { message, .. } => {
                 Self::invalid(ErrorCode::ContentFlagged, message).with_param("messages")
             }
@@ -329,6 +372,18 @@ pub fn app_error(err: ChatError) -> ApiError {
                 ),
             )
         }
+        ChatError::QuotaExceeded {
+            what,
+            limit,
+            retry_after_secs,
+            ..
+        } => ApiError::quota_exceeded(
+            "rate_limit_error",
+            ErrorCode::QuotaExceeded,
+            what,
+            limit,
+            retry_after_secs,
+        ),
         other => other.into(),
     }
 }

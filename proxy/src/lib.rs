@@ -62,6 +62,25 @@ pub fn router(state: AppState) -> axum::Router {
         .fallback(routes::api_not_found)
         .method_not_allowed_fallback(routes::method_not_allowed);
     let web = web::WebBundle::new(state.config().web_dir.clone());
+    // Other sites' pages read nothing unless the operator lists them; even then no cookies go
+    // along (they call with a bearer token or an API key).
+    let cors = {
+        use axum::http::{HeaderValue, Method, header};
+        let origins: Vec<HeaderValue> = state
+            .config()
+            .accounts
+            .cors_origins
+            .iter()
+            .filter_map(|origin| HeaderValue::from_str(origin).ok())
+            .collect();
+        (!origins.is_empty()).then(|| {
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([Method::GET, Method::POST, Method::DELETE])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .max_age(std::time::Duration::from_secs(600))
+        })
+    };
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
@@ -71,6 +90,7 @@ pub fn router(state: AppState) -> axum::Router {
         .fallback_service(tower::service_fn(move |request| web.clone().serve(request)))
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
+        .layer(tower::util::option_layer(cors))
         // On every answer: no MIME sniffing, no address leaks to other sites.
         .layer(SetResponseHeaderLayer::if_not_present(
             axum::http::header::X_CONTENT_TYPE_OPTIONS,

@@ -98,6 +98,8 @@ impl AppState {
                 .accounts
                 .guests
                 .then(|| config.accounts.credential_lifetime_ms()),
+            quotas: config.accounts.quotas,
+            clock: crate::chat::system_clock(),
             shutdown: shutdown.clone(),
             tasks: tasks.clone(),
         });

@@ -230,3 +230,74 @@ async fn me_names_the_identity_and_a_logged_out_credential_reaches_nothing() {
     let body: Value = created.json().await.unwrap();
     assert_eq!(body["error"]["code"], "sign_in_required");
 }
+
+/// A browser's preflight from `origin`: the `Access-Control-Allow-Origin` it gets, if any.
+async fn preflight(harness: &Harness, origin: &str) -> Option<String> {
+    let response = Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .request(Method::OPTIONS, harness.url("/api/sessions"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    response
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|value| value.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn other_sites_read_nothing_unless_the_operator_lists_them() {
+    let closed = Harness::live().await;
+    assert_eq!(preflight(&closed, "https://evil.example").await, None);
+    let answer = closed
+        .client
+        .get(closed.url("/api/status"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!answer.headers().contains_key("access-control-allow-origin"));
+    assert_eq!(answer.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(answer.headers()["referrer-policy"], "same-origin");
+
+    let listed = Harness::live_with(|config| ashley_proxy::Config {
+        accounts: ashley_proxy::config::Accounts {
+            cors_origins: vec!["https://tools.example.org".to_owned()],
+            ..config.accounts
+        },
+        ..config
+    })
+    .await;
+    assert_eq!(
+        preflight(&listed, "https://tools.example.org")
+            .await
+            .as_deref(),
+        Some("https://tools.example.org")
+    );
+    assert_eq!(preflight(&listed, "https://evil.example").await, None);
+    let answer = listed
+        .client
+        .get(listed.url("/api/status"))
+        .header("origin", "https://tools.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.headers()["access-control-allow-origin"],
+        "https://tools.example.org"
+    );
+    assert!(
+        !answer
+            .headers()
+            .contains_key("access-control-allow-credentials"),
+        "never with cookies"
+    );
+}

@@ -168,7 +168,18 @@ async fn from_flags(flags: &[&str]) -> Harness {
         &base_url,
     ];
     // `/v1` for anyone: these tests are about what it answers, not who may ask.
-    args.extend_from_slice(&["--v1", "open"]);
+    args.extend_from_slice(&[
+        "--v1",
+        "open",
+        "--daily-messages",
+        "0",
+        "--daily-tokens",
+        "0",
+        "--guest-daily-messages",
+        "0",
+        "--guest-daily-tokens",
+        "0",
+    ]);
     args.extend_from_slice(flags);
     let data_dir = tempfile::tempdir().unwrap();
     let config = Config {

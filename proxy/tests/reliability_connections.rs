@@ -191,7 +191,9 @@ async fn stalled_heads_are_closed_after_the_header_timeout_while_others_are_serv
     let mut stalling = healthz_latencies(&proxy, 200).await;
     let stall_over = stalled_at.elapsed();
 
-    let deadline = stalled_at + timeout + Duration::from_secs(3);
+    // A generous bound: on a loaded machine the server's timers fire late, and this test is
+    // about every head being closed, not how fast (the figures are printed below).
+    let deadline = stalled_at + timeout + Duration::from_secs(10);
     let closes = futures_util::future::join_all(
         stalled
             .into_iter()
@@ -225,7 +227,7 @@ async fn stalled_heads_are_closed_after_the_header_timeout_while_others_are_serv
     );
     // Counted as each connection ends, just after its socket closes.
     wait_until(
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         "every stalled head counted",
         async || {
             proxy

@@ -41,6 +41,16 @@ fn fixture() -> &'static Fixture {
                 demo_delay: Duration::ZERO,
                 accounts: ashley_proxy::config::Accounts {
                     v1: ashley_proxy::config::V1Access::Open,
+                    quotas: ashley_proxy::config::Quotas {
+                        user: ashley_proxy::config::Limits {
+                            messages: 0,
+                            tokens: 0,
+                        },
+                        guest: ashley_proxy::config::Limits {
+                            messages: 0,
+                            tokens: 0,
+                        },
+                    },
                     ..ashley_proxy::config::Accounts::default()
                 },
                 ..Config::default()

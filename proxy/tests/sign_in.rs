@@ -29,6 +29,13 @@ struct Site {
 
 impl Site {
     async fn start(change: impl FnOnce(&mut Provider)) -> Self {
+        Self::start_with(change, |accounts| accounts).await
+    }
+
+    async fn start_with(
+        change: impl FnOnce(&mut Provider),
+        accounts: impl FnOnce(Accounts) -> Accounts,
+    ) -> Self {
         let provider = OidcProvider::start().await;
         let data = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -50,11 +57,11 @@ impl Site {
             rate_limit_per_minute: 0,
             demo_delay: std::time::Duration::ZERO,
             public_url: Some(reqwest::Url::parse(&format!("http://{addr}")).unwrap()),
-            accounts: Accounts {
+            accounts: accounts(Accounts {
                 provider: Some(settings),
                 api_keys: vec![ashley_proxy::config::Secret::new(OPERATOR_KEY)],
                 ..Accounts::default()
-            },
+            }),
             ..Config::default()
         };
         let state = AppState::new(config).unwrap();
@@ -680,4 +687,92 @@ async fn api_keys_belong_to_accounts_are_shown_once_open_v1_and_stop_when_revoke
     let (status, body) = v1_models(&site, Some(&key), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"]["code"], "invalid_api_key");
+}
+
+#[tokio::test]
+async fn a_used_up_quota_is_a_429_with_the_reset_in_the_app_and_openai_s_shape_on_v1() {
+    use ashley_proxy::config::{Limits, Quotas};
+    let site = Site::start_with(
+        |_| {},
+        |accounts| Accounts {
+            quotas: Quotas {
+                user: Limits {
+                    messages: 1,
+                    tokens: 0,
+                },
+                guest: Limits {
+                    messages: 1,
+                    tokens: 0,
+                },
+            },
+            ..accounts
+        },
+    )
+    .await;
+    // A guest in the app.
+    let mut guest = Browser::new();
+    let session = guest.chat(&site, "the only one today").await;
+    let me = guest.me(&site).await;
+    let quota = me.quota.unwrap();
+    assert_eq!((quota.messages_used, quota.messages_limit), (1, 1));
+    let refused = guest
+        .request(
+            reqwest::Method::POST,
+            &site.url(&format!("/api/sessions/{session}/messages")),
+            Some(json!({"persona": "ashley", "message": "one more"})),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.body
+    );
+    let body: Value = serde_json::from_str(&refused.body).unwrap();
+    assert_eq!(body["error"]["code"], "quota_exceeded");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("midnight UTC"),
+        "{body}"
+    );
+    assert!(body["error"]["retry_after_secs"].as_u64().unwrap() <= 24 * 3600);
+
+    // A user's key on /v1: OpenAI's insufficient_quota.
+    let mut ada = Browser::new();
+    assert_eq!(ada.sign_in(&site).await.status, StatusCode::SEE_OTHER);
+    let created = ada
+        .request(
+            reqwest::Method::POST,
+            &site.url("/api/keys"),
+            Some(json!({"name": "sdk"})),
+        )
+        .await;
+    let key: Value = serde_json::from_str(&created.body).unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    let client = Client::builder().no_proxy().build().unwrap();
+    let ask = || {
+        client
+            .post(site.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "ashley", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    assert_eq!(ask().await.unwrap().status(), StatusCode::OK);
+    let over = ask().await.unwrap();
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(over.headers().contains_key("retry-after"));
+    let body: Value = over.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "insufficient_quota");
+    assert_eq!(body["error"]["code"], "insufficient_quota");
+    // The operator's key has no budget.
+    let operator = client
+        .post(site.url("/v1/chat/completions"))
+        .bearer_auth(OPERATOR_KEY)
+        .json(&json!({"model": "ashley", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(operator.status(), StatusCode::OK);
 }

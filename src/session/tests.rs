@@ -82,7 +82,7 @@ impl ChatBackend for Recorder {
 
 /// Every code the proxy can answer (the app's `match` on them is exhaustive; this list is what
 /// the tests drive through).
-const ALL_CODES: [ErrorCode; 40] = [
+const ALL_CODES: [ErrorCode; 48] = [
     ErrorCode::InvalidBody,
     ErrorCode::MalformedJson,
     ErrorCode::UnsupportedMediaType,
@@ -122,6 +122,14 @@ const ALL_CODES: [ErrorCode; 40] = [
     ErrorCode::UpstreamInvalidResponse,
     ErrorCode::UpstreamDisconnected,
     ErrorCode::UpstreamAuth,
+    ErrorCode::HeadersTooLarge,
+    ErrorCode::TooManyConnections,
+    ErrorCode::SignInRequired,
+    ErrorCode::InvalidSignInCode,
+    ErrorCode::InvalidApiKey,
+    ErrorCode::AccountRequired,
+    ErrorCode::QuotaExceeded,
+    ErrorCode::InsufficientQuota,
     ErrorCode::Unknown,
 ];
 

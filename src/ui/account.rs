@@ -1,7 +1,7 @@
 //! The Account panel: who the app is signed in as, Sign in with the proxy's provider, Sign out,
 //! and Delete my data (asked twice).
 
-use ashley_proxy::api::{CreatedKey, Identity, KeyInfo, MAX_KEY_NAME_CHARS, Me};
+use ashley_proxy::api::{CreatedKey, Identity, KeyInfo, MAX_KEY_NAME_CHARS, Me, Quota};
 use egui::RichText;
 
 use super::{Command, record_widget};
@@ -77,6 +77,9 @@ pub fn account_ui(
             };
             ui.label(RichText::new(note).small().color(palette.muted));
         }
+    }
+    if let Some(quota) = &me.quota {
+        quota_ui(ui, palette, quota);
     }
     if let Some(busy) = &view.busy {
         ui.horizontal(|ui| {
@@ -215,4 +218,75 @@ fn keys_ui(ui: &mut egui::Ui, palette: &Palette, view: &AccountView, commands: &
             commands.push(Command::CreateKey);
         }
     });
+}
+
+/// Today's use against the daily budget: a bar for the scarcer of messages and tokens, the
+/// figures, and when it starts again.
+fn quota_ui(ui: &mut egui::Ui, palette: &Palette, quota: &Quota) {
+    let share = |used: u64, limit: u64| (limit > 0).then(|| used as f32 / limit as f32);
+    let fullest = share(quota.messages_used, quota.messages_limit)
+        .into_iter()
+        .chain(share(quota.tokens_used, quota.tokens_limit))
+        .fold(None::<f32>, |most, share| {
+            Some(most.map_or(share, |most| most.max(share)))
+        });
+    let Some(fullest) = fullest else {
+        return; // No limits here.
+    };
+    let figure = |used: u64, limit: u64, what: &str| {
+        if limit > 0 {
+            format!("{} of {} {what}", grouped(used), grouped(limit))
+        } else {
+            format!("{} {what}", grouped(used))
+        }
+    };
+    let text = format!(
+        "Today: {} · {}",
+        figure(quota.messages_used, quota.messages_limit, "messages"),
+        figure(quota.tokens_used, quota.tokens_limit, "tokens")
+    );
+    ui.add(
+        egui::ProgressBar::new(fullest.clamp(0.0, 1.0))
+            .desired_height(6.0)
+            .fill(if fullest >= 1.0 {
+                palette.error_text
+            } else {
+                palette.accent_at(0.5)
+            }),
+    )
+    .on_hover_text("The daily quota: it starts again at midnight UTC");
+    ui.label(RichText::new(text).small().color(palette.muted));
+    if fullest >= 1.0 {
+        ui.label(
+            RichText::new("Today's quota is used up; it starts again at midnight UTC.")
+                .small()
+                .color(palette.warning_text),
+        );
+    }
+}
+
+/// 12345 as "12,345".
+fn grouped(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(20_000), "20,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
 }

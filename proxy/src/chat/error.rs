@@ -19,6 +19,13 @@ pub enum ChatError {
     },
     /// The caller's address is over the rate limit.
     RateLimited { retry_after_secs: u64 },
+    /// Today's budget is used up; it starts again at `resets_at_ms` (midnight UTC).
+    QuotaExceeded {
+        what: QuotaKind,
+        limit: u64,
+        resets_at_ms: i64,
+        retry_after_secs: u64,
+    },
     /// Moderation flagged the message; it was not sent to the model.
     Refused {
         message: String,
@@ -65,6 +72,7 @@ impl ChatError {
         match self {
             Self::Invalid { code, .. } | Self::NotFound { code, .. } => Some(*code),
             Self::RateLimited { .. } => Some(ErrorCode::RateLimited),
+            Self::QuotaExceeded { .. } => Some(ErrorCode::InsufficientQuota),
             Self::Refused { .. } => Some(ErrorCode::ContentFlagged),
             Self::ModerationUnavailable { .. } => Some(ErrorCode::ModerationUnavailable),
             Self::ContextTooLong { .. } => Some(ErrorCode::ContextTooLong),
@@ -89,4 +97,11 @@ impl From<StoreError> for ChatError {
     fn from(err: StoreError) -> Self {
         Self::Store(err)
     }
+}
+
+/// Which daily budget ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuotaKind {
+    Messages,
+    Tokens,
 }

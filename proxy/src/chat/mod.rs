@@ -13,6 +13,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     accounts::{self, NewGuest},
     api::{HistoryMessage, SessionSummary, StoreStats},
+    config::Quotas,
     limits::RateLimiter,
     metrics::Metrics,
     moderation::Moderator,
@@ -27,6 +28,7 @@ mod error;
 mod event;
 pub mod fit;
 mod persist;
+mod quota;
 mod reply;
 mod reply_row;
 #[cfg(test)]
@@ -36,7 +38,7 @@ pub mod validate;
 
 pub use authorize::{Action, AllowAll, Authorize, Caller};
 pub use context::context;
-pub use error::ChatError;
+pub use error::{ChatError, QuotaKind};
 pub use event::{Completed, Done, TurnEvent};
 pub use persist::SharedStore;
 pub use reply::Reply;
@@ -74,10 +76,29 @@ pub struct ChatParts {
     pub session_ttl: Duration,
     /// How long a new guest's credential lasts; `None`: no guests (`ASHLEY_GUESTS=off`).
     pub guest_lifetime_ms: Option<i64>,
+    /// Daily budgets, checked before the model is asked.
+    pub quotas: Quotas,
+    /// Milliseconds since the epoch: usage rows are dated and days counted by it (tests pass
+    /// their own to move through days).
+    pub clock: Clock,
     /// Replies still running when it fires store what they have and end.
     pub shutdown: CancellationToken,
     /// Work that outlives a request (finishing a reply); shutdown waits for it.
     pub tasks: TaskTracker,
+}
+
+/// The time, in milliseconds since the epoch.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system's clock.
+pub fn system_clock() -> Clock {
+    Arc::new(crate::store::now_ms)
+}
+
+impl ChatParts {
+    pub(crate) fn now_ms(&self) -> i64 {
+        (self.clock)()
+    }
 }
 
 /// The most sessions `GET /api/sessions` lists.

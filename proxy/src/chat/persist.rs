@@ -129,12 +129,14 @@ pub async fn finish_reply(
     Ok(Some(id))
 }
 
-/// Queues a usage row (never waits).
+/// Queues a usage row (never waits); a row without a time is dated now.
 pub fn record_usage(store: &dyn Store, record: UsageRecord) {
-    store.record_usage(UsageRecord {
-        at_ms: crate::store::now_ms(),
-        ..record
-    });
+    let at_ms = if record.at_ms == 0 {
+        crate::store::now_ms()
+    } else {
+        record.at_ms
+    };
+    store.record_usage(UsageRecord { at_ms, ..record });
 }
 
 pub async fn stats(store: &dyn Store) -> Result<StoreStats, StoreError> {

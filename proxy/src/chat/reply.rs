@@ -24,7 +24,7 @@ use crate::{
     metrics::Outcome,
     personas::Persona,
     provider::{ChatParams, Finish, Piece, ProviderError, ReplyStream, Usage},
-    store::{StoreError, StoreErrorKind, UsageRecord},
+    store::{OwnerId, StoreError, StoreErrorKind, UsageRecord},
 };
 
 /// The stored session a reply belongs to.
@@ -51,6 +51,8 @@ impl SessionReply {
 pub(super) struct ReplyPlan {
     pub(super) source: Source,
     pub(super) session: Option<SessionReply>,
+    /// Whose turn it is: its usage row counts toward that owner's quota.
+    pub(super) owner: Option<OwnerId>,
     pub(super) persona: Persona,
     pub(super) params: ChatParams,
     pub(super) user_chars: u64,
@@ -371,6 +373,8 @@ impl Reply {
         persist::record_usage(
             &*inner.store,
             UsageRecord {
+                at_ms: inner.now_ms(),
+                owner: self.plan.owner,
                 source: source.to_owned(),
                 persona: self.plan.persona.id.clone(),
                 outcome: outcome.name().to_owned(),
@@ -381,7 +385,6 @@ impl Reply {
                 total_tokens: stats.total_tokens,
                 ttft_ms: stats.ttft_ms,
                 total_ms: stats.total_ms,
-                ..UsageRecord::default()
             },
         );
         let store = self.plan.session.take().map(|session| Saving {

@@ -120,6 +120,19 @@ struct Fixture {
 }
 
 async fn fixture(provider: Arc<dyn Provider>) -> Fixture {
+    fixture_with(
+        provider,
+        crate::config::Quotas::default(),
+        crate::chat::system_clock(),
+    )
+    .await
+}
+
+async fn fixture_with(
+    provider: Arc<dyn Provider>,
+    quotas: crate::config::Quotas,
+    clock: crate::chat::Clock,
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         data_dir: dir.path().to_path_buf(),
@@ -152,6 +165,8 @@ async fn fixture(provider: Arc<dyn Provider>) -> Fixture {
         context_tokens: 0,
         session_ttl: Duration::from_secs(3600),
         guest_lifetime_ms: Some(3_600_000),
+        quotas,
+        clock,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
     });
@@ -499,4 +514,89 @@ async fn an_overflowing_conversation_is_retried_once_without_its_oldest_messages
         "{events:?}"
     );
     assert_eq!(tiny.calls.load(SeqCst), 1, "nothing to leave out: no retry");
+}
+
+#[tokio::test]
+async fn a_guest_s_daily_messages_run_out_before_the_model_is_asked_and_come_back_at_midnight() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    const DAY: i64 = 24 * 3600 * 1000;
+    // 23:00 UTC on some day.
+    let now = Arc::new(AtomicI64::new(20_000 * DAY + 23 * 3600 * 1000));
+    let clock: crate::chat::Clock = {
+        let now = Arc::clone(&now);
+        Arc::new(move || now.load(Ordering::SeqCst))
+    };
+    let quotas = crate::config::Quotas {
+        guest: crate::config::Limits {
+            messages: 2,
+            tokens: 0,
+        },
+        ..crate::config::Quotas::default()
+    };
+    let fixture = fixture_with(Arc::new(Demo::new(Duration::ZERO)), quotas, clock).await;
+    let (session, _) = fixture.chat.create_session(&caller()).await.unwrap();
+    for message in ["one", "two"] {
+        let reply = fixture
+            .chat
+            .turn(caller(), send(&session, message))
+            .await
+            .unwrap();
+        assert!(matches!(
+            all_events(reply).await.last(),
+            Some(TurnEvent::Done(_))
+        ));
+    }
+    let quota = fixture.chat.quota(OWNER).await.unwrap().unwrap();
+    assert_eq!((quota.messages_used, quota.messages_limit), (2, 2));
+    assert!(
+        quota.tokens_used > 0,
+        "estimated from the text: the demo reports no usage"
+    );
+    assert_eq!(quota.resets_at_ms, 20_001 * DAY);
+
+    let refused = fixture.chat.turn(caller(), send(&session, "three")).await;
+    let Err(ChatError::QuotaExceeded {
+        what,
+        limit,
+        resets_at_ms,
+        retry_after_secs,
+    }) = refused
+    else {
+        panic!(
+            "the third message is over the quota: {:?}",
+            refused.map(|_| ())
+        );
+    };
+    assert_eq!(
+        (what, limit, resets_at_ms),
+        (QuotaKind::Messages, 2, 20_001 * DAY)
+    );
+    assert_eq!(retry_after_secs, 3600, "an hour to midnight");
+    let history = fixture.chat.history(&caller(), &session).await.unwrap();
+    assert_eq!(
+        history.len(),
+        4,
+        "the refused message reached neither the store nor the model"
+    );
+
+    // A new day: the budget is back.
+    now.fetch_add(3600 * 1000, Ordering::SeqCst);
+    let reply = fixture
+        .chat
+        .turn(caller(), send(&session, "three"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        all_events(reply).await.last(),
+        Some(TurnEvent::Done(_))
+    ));
+    let quota = fixture.chat.quota(OWNER).await.unwrap().unwrap();
+    assert_eq!(quota.messages_used, 1);
+    // Without an owner (an operator's key on /v1) nothing is counted or limited.
+    let operator = Caller {
+        owner: None,
+        presented: None,
+        ..caller()
+    };
+    assert!(fixture.chat.check_quota(&operator).await.is_ok());
 }

@@ -15,7 +15,7 @@ use crate::{
     moderation::Decision,
     personas::Persona,
     provider::{ChatParams, WireMessage},
-    store::{Regeneration, UsageRecord},
+    store::{OwnerId, Regeneration, UsageRecord},
 };
 
 /// What a caller asks for.
@@ -112,6 +112,7 @@ impl Chat {
         validate::message(&message)?;
         self.authorize(&caller, Action::Chat(session_id)).await?;
         self.check_rate(&caller)?;
+        self.check_quota(&caller).await?;
         let user_chars = chars(&message);
         let store = &*self.inner.store;
         // A clean verdict that needs no call (the local list, a cached verdict) lets the session
@@ -124,7 +125,13 @@ impl Chat {
                 return Err(ChatError::unknown_session());
             }
             match self
-                .moderate(&message, Source::App, &persona, user_chars, started)
+                .moderate(
+                    &message,
+                    Source::App,
+                    &persona,
+                    (user_chars, caller.owner),
+                    started,
+                )
                 .await?
             {
                 Verdict::Go(notice) => notice,
@@ -156,7 +163,14 @@ impl Chat {
             return Err(ChatError::unknown_session());
         };
         let session = SessionReply::new(session_id.to_owned(), Some(user_message_id));
-        self.app_reply(persona, &recent, session, user_chars, notice, started)
+        self.app_reply(
+            persona,
+            &recent,
+            session,
+            (user_chars, caller.owner),
+            notice,
+            started,
+        )
     }
 
     async fn regenerate(
@@ -170,6 +184,7 @@ impl Chat {
         let persona = validate::persona(&self.inner.personas, persona)?.clone();
         self.authorize(&caller, Action::Chat(&session_id)).await?;
         self.check_rate(&caller)?;
+        self.check_quota(&caller).await?;
         let found = persist::begin_regenerate(
             &*self.inner.store,
             session_id.clone(),
@@ -189,7 +204,14 @@ impl Chat {
         };
         let session = SessionReply::new(session_id, None);
         let user_chars = chars(&last_user.content);
-        self.app_reply(persona, &recent, session, user_chars, None, started)
+        self.app_reply(
+            persona,
+            &recent,
+            session,
+            (user_chars, caller.owner),
+            None,
+            started,
+        )
     }
 
     /// The app's reply in a stored session: its newest messages (`recent`) as the context,
@@ -199,7 +221,7 @@ impl Chat {
         persona: Persona,
         recent: &[HistoryMessage],
         session: SessionReply,
-        user_chars: u64,
+        (user_chars, owner): (u64, Option<OwnerId>),
         notice: Option<String>,
         started: Instant,
     ) -> Result<Reply, ChatError> {
@@ -210,6 +232,7 @@ impl Chat {
             ReplyPlan {
                 source: Source::App,
                 session: Some(session),
+                owner,
                 persona,
                 params,
                 user_chars,
@@ -229,6 +252,7 @@ impl Chat {
         let (temperature, max_tokens) = validate::conversation(&persona, &conversation)?;
         self.authorize(&caller, Action::Complete).await?;
         self.check_rate(&caller)?;
+        self.check_quota(&caller).await?;
         let user_chars = conversation
             .messages
             .iter()
@@ -242,7 +266,13 @@ impl Chat {
             .filter(|said| said.speaker == Speaker::User);
         for said in users {
             let verdict = self
-                .moderate(&said.text, Source::V1, &persona, user_chars, started)
+                .moderate(
+                    &said.text,
+                    Source::V1,
+                    &persona,
+                    (user_chars, caller.owner),
+                    started,
+                )
                 .await?;
             if let Verdict::Unavailable(error) = verdict {
                 return Err(error);
@@ -267,6 +297,7 @@ impl Chat {
             ReplyPlan {
                 source: Source::V1,
                 session: None,
+                owner: caller.owner,
                 persona,
                 params,
                 user_chars,
@@ -297,12 +328,13 @@ impl Chat {
     /// Moderation's verdict on one message. A refusal ends the turn (counted once, in
     /// [`Self::record_refusal`]) and comes back as the error; an unavailable check is returned
     /// for the caller to decide what it keeps before answering with its error.
+    /// `asker`: the message's length in characters and whose it is (for the usage row).
     async fn moderate(
         &self,
         text: &str,
         source: Source,
         persona: &Persona,
-        user_chars: u64,
+        asker: (u64, Option<OwnerId>),
         started: Instant,
     ) -> Result<Verdict, ChatError> {
         match self.inner.moderator.check(text).await {
@@ -312,7 +344,7 @@ impl Chat {
                 message,
                 categories,
             } => {
-                self.record_refusal(source, persona, user_chars, started);
+                self.record_refusal(source, persona, asker, started);
                 Err(ChatError::Refused {
                     message,
                     categories,
@@ -327,7 +359,13 @@ impl Chat {
     }
 
     /// A refused message ends its turn: counted once, here.
-    fn record_refusal(&self, source: Source, persona: &Persona, user_chars: u64, started: Instant) {
+    fn record_refusal(
+        &self,
+        source: Source,
+        persona: &Persona,
+        (user_chars, owner): (u64, Option<OwnerId>),
+        started: Instant,
+    ) {
         let total = started.elapsed();
         self.inner
             .metrics
@@ -335,6 +373,8 @@ impl Chat {
         persist::record_usage(
             &*self.inner.store,
             UsageRecord {
+                at_ms: self.inner.now_ms(),
+                owner,
                 source: source.name().to_owned(),
                 persona: persona.id.clone(),
                 outcome: Outcome::Refused.name().to_owned(),

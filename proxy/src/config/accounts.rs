@@ -47,6 +47,24 @@ pub struct AccountArgs {
     /// one of ASHLEY_API_KEYS), `open` (anyone who can reach the proxy) or `off`.
     #[arg(long = "v1", env = "ASHLEY_V1", value_enum, default_value_t = V1Access::Keys)]
     pub v1: V1Access,
+    /// A signed-in user's messages per day (UTC); 0: no limit.
+    #[arg(long, env = "ASHLEY_DAILY_MESSAGES", default_value_t = 500)]
+    pub daily_messages: u64,
+    /// A signed-in user's tokens per day (as the provider counts them, else estimated); 0: no
+    /// limit.
+    #[arg(long, env = "ASHLEY_DAILY_TOKENS", default_value_t = 200_000)]
+    pub daily_tokens: u64,
+    /// A guest's messages per day; 0: no limit.
+    #[arg(long, env = "ASHLEY_GUEST_DAILY_MESSAGES", default_value_t = 50)]
+    pub guest_daily_messages: u64,
+    /// A guest's tokens per day; 0: no limit.
+    #[arg(long, env = "ASHLEY_GUEST_DAILY_TOKENS", default_value_t = 20_000)]
+    pub guest_daily_tokens: u64,
+    /// Other sites whose pages may call this API from the browser (CORS), comma-separated
+    /// origins such as `https://tools.example.org`; none by default. They get no cookies: they
+    /// call with a bearer token or an API key.
+    #[arg(long, env = "ASHLEY_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     /// Operator API keys for `/v1`, comma-separated (at least 16 characters each). Calls with
     /// them count toward no one's quota.
     #[arg(
@@ -56,6 +74,35 @@ pub struct AccountArgs {
         hide_env_values = true
     )]
     pub api_keys: Vec<String>,
+}
+
+/// A day's budget (0: unlimited).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub messages: u64,
+    pub tokens: u64,
+}
+
+/// Daily budgets: signed-in users', and smaller ones for guests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quotas {
+    pub user: Limits,
+    pub guest: Limits,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            user: Limits {
+                messages: 500,
+                tokens: 200_000,
+            },
+            guest: Limits {
+                messages: 50,
+                tokens: 20_000,
+            },
+        }
+    }
 }
 
 /// Who may call `/v1`.
@@ -114,6 +161,9 @@ pub struct Accounts {
     pub v1: V1Access,
     /// Operator keys for `/v1`.
     pub api_keys: Vec<Secret>,
+    pub quotas: Quotas,
+    /// Origins allowed to read answers from the browser (`scheme://host[:port]`).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Accounts {
@@ -124,6 +174,8 @@ impl Default for Accounts {
             session_days: 30,
             v1: V1Access::Keys,
             api_keys: Vec::new(),
+            quotas: Quotas::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -204,12 +256,44 @@ impl AccountArgs {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let cors_origins = self
+            .cors_origins
+            .iter()
+            .map(|origin| origin.trim().trim_end_matches('/'))
+            .filter(|origin| !origin.is_empty())
+            .map(|origin| {
+                let parsed = Url::parse(origin).ok().filter(|url| {
+                    matches!(url.scheme(), "http" | "https")
+                        && url.path() == "/"
+                        && url.query().is_none()
+                        && url.host_str().is_some()
+                });
+                match parsed {
+                    Some(url) => Ok(url.origin().ascii_serialization()),
+                    None => Err(invalid(
+                        "ASHLEY_CORS_ORIGINS",
+                        format!("{origin:?} is not an origin; give scheme and host, e.g. https://tools.example.org"),
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Accounts {
+            cors_origins,
             provider,
             guests,
             session_days: self.session_days,
             v1: self.v1,
             api_keys,
+            quotas: Quotas {
+                user: Limits {
+                    messages: self.daily_messages,
+                    tokens: self.daily_tokens,
+                },
+                guest: Limits {
+                    messages: self.guest_daily_messages,
+                    tokens: self.guest_daily_tokens,
+                },
+            },
         })
     }
 
@@ -293,6 +377,11 @@ mod tests {
             session_days: 30,
             v1: V1Access::Keys,
             api_keys: Vec::new(),
+            daily_messages: 500,
+            daily_tokens: 200_000,
+            guest_daily_messages: 50,
+            guest_daily_tokens: 20_000,
+            cors_origins: Vec::new(),
         }
     }
 
@@ -371,6 +460,39 @@ mod tests {
                 .setting,
             "OAUTH_SCOPES"
         );
+    }
+
+    #[test]
+    fn cors_origins_are_origins() {
+        let listed = AccountArgs {
+            cors_origins: vec![
+                "https://tools.example.org/".to_owned(),
+                " http://127.0.0.1:3000 ".to_owned(),
+            ],
+            ..args()
+        };
+        assert_eq!(
+            listed.check(None).unwrap().cors_origins,
+            vec![
+                "https://tools.example.org".to_owned(),
+                "http://127.0.0.1:3000".to_owned()
+            ]
+        );
+        for bad in [
+            "tools.example.org",
+            "https://x.example/app",
+            "ftp://x.example",
+        ] {
+            let args = AccountArgs {
+                cors_origins: vec![bad.to_owned()],
+                ..args()
+            };
+            assert_eq!(
+                args.check(None).unwrap_err().setting,
+                "ASHLEY_CORS_ORIGINS",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

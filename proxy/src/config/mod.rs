@@ -11,7 +11,7 @@ mod cli;
 mod connections;
 mod validate;
 
-pub use accounts::{AccountArgs, Accounts, Guests, Provider, V1Access};
+pub use accounts::{AccountArgs, Accounts, Guests, Limits, Provider, Quotas, V1Access};
 pub use cli::{Cli, DEFAULT_BASE_URL, FailurePolicy, LogFormat, ModerationChoice};
 pub use connections::{ConnectionArgs, ConnectionLimits};
 pub use validate::ConfigError;

@@ -59,6 +59,7 @@ async fn me(
         login_path: "/auth/login".to_owned(),
     });
     if let Some(owner) = caller.owner {
+        me.quota = state.chat().quota(owner).await.map_err(app_error)?;
         match state.store().profile(owner).await? {
             Some(Profile::Guest) => me.identity = Identity::Guest,
             Some(Profile::User(user)) => {

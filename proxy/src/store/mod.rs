@@ -79,6 +79,14 @@ pub enum Profile {
     User(UserProfile),
 }
 
+/// An owner's use over some time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnerUsage {
+    pub user: bool,
+    pub messages: u64,
+    pub tokens: u64,
+}
+
 /// One API key as stored (never the key itself).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiKeyRecord {
@@ -155,6 +163,8 @@ pub enum Regeneration {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UsageRecord {
     pub at_ms: i64,
+    /// Whose turn it was (quotas count by it); `None`: an operator's key or an open `/v1`.
+    pub owner: Option<OwnerId>,
     /// `app` or `v1`.
     pub source: String,
     pub persona: String,
@@ -245,6 +255,18 @@ pub trait Store: Send + Sync {
     /// Moves a guest's sessions to `user` and removes the guest; does nothing unless `guest`
     /// is a guest. Returns the sessions moved.
     async fn merge_guest(&self, guest: OwnerId, user: OwnerId) -> Result<usize, StoreError>;
+
+    /// What the owner used since `since_ms` (turns that reached the model, and their tokens as
+    /// the provider counted them, else estimated from the text), and whether it is a signed-in
+    /// user; `None`: no such owner.
+    async fn usage_since(
+        &self,
+        owner: OwnerId,
+        since_ms: i64,
+    ) -> Result<Option<OwnerUsage>, StoreError>;
+
+    /// Waits until every usage row queued so far is written (so a count that follows sees it).
+    async fn flush_usage(&self) -> Result<(), StoreError>;
 
     /// The owner's API keys: hash, name, created, last used.
     async fn api_keys(&self, owner: OwnerId) -> Result<Vec<ApiKeyRecord>, StoreError>;

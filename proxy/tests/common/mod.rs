@@ -26,10 +26,21 @@ pub struct Harness {
     pub data_dir: tempfile::TempDir,
 }
 
-/// `/v1` for anyone: these tests are about what it answers; `api_keys.rs` is about who may ask.
+/// `/v1` for anyone and no daily budgets: these tests are about what the proxy answers;
+/// `sign_in.rs` and `authorization.rs` are about who may ask, and how much.
 pub fn open_v1() -> ashley_proxy::config::Accounts {
     ashley_proxy::config::Accounts {
         v1: ashley_proxy::config::V1Access::Open,
+        quotas: ashley_proxy::config::Quotas {
+            user: ashley_proxy::config::Limits {
+                messages: 0,
+                tokens: 0,
+            },
+            guest: ashley_proxy::config::Limits {
+                messages: 0,
+                tokens: 0,
+            },
+        },
         ..ashley_proxy::config::Accounts::default()
     }
 }

@@ -48,9 +48,19 @@ pub fn live_config(chat_base: &str, moderation_base: &str, dir: &std::path::Path
         moderation: ModerationMode::OpenAi {
             base_url: moderation_base,
         },
-        // `/v1` for anyone: these tests are about what it answers, not who may ask.
+        // `/v1` for anyone, no daily budgets: these tests are about what the proxy answers.
         accounts: ashley_proxy::config::Accounts {
             v1: ashley_proxy::config::V1Access::Open,
+            quotas: ashley_proxy::config::Quotas {
+                user: ashley_proxy::config::Limits {
+                    messages: 0,
+                    tokens: 0,
+                },
+                guest: ashley_proxy::config::Limits {
+                    messages: 0,
+                    tokens: 0,
+                },
+            },
             ..ashley_proxy::config::Accounts::default()
         },
         ..Config::live(KEY, chat_base).unwrap()
@@ -718,8 +728,12 @@ impl ProxyProcess {
             .env("ASHLEY_HOST", "127.0.0.1")
             .env("PORT", "0")
             .env("NO_COLOR", "1")
-            // `/v1` for anyone unless a test says otherwise (`env` below may).
+            // `/v1` for anyone and no daily budgets unless a test says otherwise (`env` below may).
             .env("ASHLEY_V1", "open")
+            .env("ASHLEY_DAILY_MESSAGES", "0")
+            .env("ASHLEY_DAILY_TOKENS", "0")
+            .env("ASHLEY_GUEST_DAILY_MESSAGES", "0")
+            .env("ASHLEY_GUEST_DAILY_TOKENS", "0")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());

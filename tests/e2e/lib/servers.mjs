@@ -126,6 +126,8 @@ export async function startProxy({ bin, webDir, dataDir, logDir, upstreamUrl, ex
       ASHLEY_DATA_DIR: dataDir,
       RUST_LOG: process.env.RUST_LOG ?? 'info',
       ASHLEY_V1: 'open',
+      ASHLEY_GUEST_DAILY_MESSAGES: '0',
+      ASHLEY_GUEST_DAILY_TOKENS: '0',
       ...extraEnv,
     };
     if (upstreamUrl) {

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::{
-    ApiKeyRecord, CredentialKind, MessageId, NewCredential, OwnerId, PendingSignIn, Profile,
-    Regeneration, SessionOwner, SignedIn, Store, StoreError, StoreHealth, TokenHash, Turn,
+    ApiKeyRecord, CredentialKind, MessageId, NewCredential, OwnerId, OwnerUsage, PendingSignIn,
+    Profile, Regeneration, SessionOwner, SignedIn, Store, StoreError, StoreHealth, TokenHash, Turn,
     UsageRecord, UserMessage, UserProfile, now_ms, trouble::Trouble,
 };
 use crate::api::{HistoryMessage, ReplyStats, SessionSummary, StoreStats};
@@ -236,6 +236,25 @@ impl Store for SqliteStore {
     async fn merge_guest(&self, guest: OwnerId, user: OwnerId) -> Result<usize, StoreError> {
         self.run(false, move |db| owners::merge_guest(db, guest, user))
             .await
+    }
+
+    async fn usage_since(
+        &self,
+        owner: OwnerId,
+        since_ms: i64,
+    ) -> Result<Option<OwnerUsage>, StoreError> {
+        self.run(false, move |db| usage::usage_since(db, owner, since_ms))
+            .await
+    }
+
+    async fn flush_usage(&self) -> Result<(), StoreError> {
+        let (done, written) = tokio::sync::oneshot::channel();
+        self.usage
+            .send(UsageCommand::Flush(done))
+            .map_err(|_| StoreError::other("the usage writer has stopped"))?;
+        written
+            .await
+            .map_err(|_| StoreError::other("the usage writer has stopped"))
     }
 
     async fn api_keys(&self, owner: OwnerId) -> Result<Vec<ApiKeyRecord>, StoreError> {

@@ -3,16 +3,20 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{from_sql_int, set_max_page_count, to_sql_int};
-use crate::store::{StoreError, StoreErrorKind, UsageRecord, trouble::Trouble};
+use crate::store::{
+    OwnerId, OwnerUsage, StoreError, StoreErrorKind, UsageRecord, trouble::Trouble,
+};
 
 /// What the usage writer thread is asked to do.
 pub(super) enum UsageCommand {
     Record(UsageRecord),
     /// Tests: apply `PRAGMA max_page_count` on this connection too, then answer.
     SetMaxPageCount(u64, tokio::sync::oneshot::Sender<()>),
+    /// Write what is queued, then answer.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// How long the writer waits for rows before it checkpoints the WAL anyway.
@@ -41,6 +45,10 @@ pub(super) fn write_usage(
         for command in std::iter::once(first).chain(receiver.try_iter().take(1000)) {
             match command {
                 UsageCommand::Record(row) => batch.push(row),
+                UsageCommand::Flush(done) => {
+                    write_batch(db, &mut batch, trouble);
+                    let _ = done.send(());
+                }
                 UsageCommand::SetMaxPageCount(pages, done) => {
                     write_batch(db, &mut batch, trouble);
                     if let Err(err) = set_max_page_count(db, pages) {
@@ -74,8 +82,8 @@ fn insert_usage(db: &Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> 
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO usage (at_ms, source, persona, outcome, message_chars, reply_chars,
-             prompt_tokens, completion_tokens, total_tokens, ttft_ms, total_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             prompt_tokens, completion_tokens, total_tokens, ttft_ms, total_ms, owner_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         for row in batch {
             insert.execute(params![
@@ -90,6 +98,7 @@ fn insert_usage(db: &Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> 
                 row.total_tokens,
                 row.ttft_ms.map(to_sql_int),
                 to_sql_int(row.total_ms),
+                row.owner.map(|owner| owner.0),
             ])?;
         }
     }
@@ -100,7 +109,7 @@ fn insert_usage(db: &Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> 
 pub(super) fn usage_rows(db: &Connection) -> rusqlite::Result<Vec<UsageRecord>> {
     let mut query = db.prepare(
         "SELECT at_ms, source, persona, outcome, message_chars, reply_chars, prompt_tokens,
-         completion_tokens, total_tokens, ttft_ms, total_ms FROM usage ORDER BY id",
+         completion_tokens, total_tokens, ttft_ms, total_ms, owner_id FROM usage ORDER BY id",
     )?;
     let rows = query
         .query_map([], |row| {
@@ -116,8 +125,39 @@ pub(super) fn usage_rows(db: &Connection) -> rusqlite::Result<Vec<UsageRecord>> 
                 total_tokens: row.get(8)?,
                 ttft_ms: from_sql_int(row.get(9)?),
                 total_ms: from_sql_int(row.get(10)?).unwrap_or(0),
+                owner: row.get::<_, Option<i64>>(11)?.map(OwnerId),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// What the owner used since `since_ms`: turns that reached the model (refusals are not
+/// counted) and their tokens (the provider's count, else about four characters a token).
+pub(super) fn usage_since(
+    db: &Connection,
+    owner: OwnerId,
+    since_ms: i64,
+) -> rusqlite::Result<Option<OwnerUsage>> {
+    let kind: Option<String> = db
+        .prepare_cached("SELECT kind FROM owners WHERE id = ?1")?
+        .query_row(params![owner.0], |row| row.get(0))
+        .optional()?;
+    let Some(kind) = kind else {
+        return Ok(None);
+    };
+    let (messages, tokens): (i64, i64) = db
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(coalesce(total_tokens,
+             (message_chars + reply_chars + 3) / 4)), 0)
+             FROM usage WHERE owner_id = ?1 AND at_ms >= ?2 AND outcome <> 'refused'",
+        )?
+        .query_row(params![owner.0, since_ms], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    Ok(Some(OwnerUsage {
+        user: kind == "user",
+        messages: u64::try_from(messages).unwrap_or(0),
+        tokens: u64::try_from(tokens).unwrap_or(0),
+    }))
 }
