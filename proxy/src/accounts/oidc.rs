@@ -44,8 +44,6 @@ pub enum SignInError {
     CodeRejected(String),
     /// The id token failed a check: signature, issuer, audience, expiry or nonce.
     TokenInvalid(String),
-    /// The person declined, or the provider reported an error on the way back.
-    Declined(String),
 }
 
 impl std::fmt::Display for SignInError {
@@ -62,7 +60,6 @@ impl std::fmt::Display for SignInError {
                 formatter,
                 "the provider's answer failed verification ({reason})"
             ),
-            Self::Declined(reason) => write!(formatter, "sign-in was not completed ({reason})"),
         }
     }
 }
@@ -108,10 +105,6 @@ impl Oidc {
 
     pub fn settings(&self) -> &Provider {
         &self.settings
-    }
-
-    pub fn redirect_uri(&self) -> &str {
-        self.redirect.as_str()
     }
 
     /// The client, discovered now if it never was or is stale (`fresh`: discover regardless).

@@ -375,9 +375,9 @@ async fn finish_sign_in(state: &AppState, headers: &HeaderMap, query: CallbackQu
             tracing::warn!("a sign-in was refused: {err}");
             let status = match err {
                 SignInError::ProviderUnavailable(_) => StatusCode::BAD_GATEWAY,
-                SignInError::CodeRejected(_)
-                | SignInError::TokenInvalid(_)
-                | SignInError::Declined(_) => StatusCode::UNAUTHORIZED,
+                SignInError::CodeRejected(_) | SignInError::TokenInvalid(_) => {
+                    StatusCode::UNAUTHORIZED
+                }
             };
             return page(
                 status,
