@@ -11,6 +11,7 @@ use crate::session::ChatSession;
 use crate::state::{PersistedState, ThemeChoice};
 use crate::theme::{self, Palette};
 use crate::ui::account::AccountView;
+use crate::ui::admin::AdminView;
 use crate::ui::chat::ChatView;
 use crate::ui::status::StatusView;
 use crate::ui::{self, Command};
@@ -46,6 +47,7 @@ pub struct AshleyApp {
     sidebar_open: bool,
     applied_theme: Option<ThemeChoice>,
     account: AccountView,
+    admin: AdminView,
     /// The desktop sign-in waiting for the browser (dropping it stops the wait).
     #[cfg(not(target_arch = "wasm32"))]
     desktop_sign_in: Option<crate::net::DesktopSignIn>,
@@ -102,6 +104,7 @@ impl AshleyApp {
             sidebar_open: false,
             applied_theme: None,
             account: AccountView::default(),
+            admin: AdminView::default(),
             #[cfg(not(target_arch = "wasm32"))]
             desktop_sign_in: None,
             #[cfg(target_arch = "wasm32")]
@@ -161,6 +164,11 @@ impl AshleyApp {
     /// Who the app is signed in as (the proxy's last answer).
     pub fn account(&self) -> &AccountView {
         &self.account
+    }
+
+    /// The Admin panel's state.
+    pub fn admin(&self) -> &AdminView {
+        &self.admin
     }
 
     /// (Re)starts everything that needs the proxy: personas, status, identity, the session.
@@ -246,6 +254,7 @@ impl AshleyApp {
                         // Unknown until the new guest exists: its session's creation asks again
                         // (asking now could answer "anonymous" after the guest is made).
                         self.account.me = None;
+                        self.admin = AdminView::default();
                         // What was shown is no longer this app's to show: start over as a guest.
                         self.chat.leave(&self.client);
                     }
@@ -293,6 +302,23 @@ impl AshleyApp {
                     self.account.error = Some(format!("Could not revoke the key: {error}"));
                 }
             },
+            NetEvent::AdminReport(result) => {
+                self.admin.loading = false;
+                match result {
+                    Ok(report) => {
+                        self.admin.error = None;
+                        self.admin.report = Some(report);
+                    }
+                    Err(error) => self.admin.error = Some(error.to_string()),
+                }
+            }
+            NetEvent::AdminActed(result) => match result {
+                Ok(()) => self.refresh_admin(),
+                Err(error) => {
+                    self.admin.loading = false;
+                    self.admin.error = Some(error.to_string());
+                }
+            },
             NetEvent::History { session_id, result } => {
                 self.chat
                     .on_history(&session_id, result, &self.client, &self.persisted.persona);
@@ -320,12 +346,21 @@ impl AshleyApp {
                     self.account.keys = None;
                     self.account.created_key = None;
                 }
+                if !me.admin {
+                    self.admin = AdminView::default();
+                }
                 self.account.me = Some(me);
             }
             Err(error) => {
                 self.account.error = Some(format!("Could not check the sign-in: {error}"));
             }
         }
+    }
+
+    fn refresh_admin(&mut self) {
+        self.admin.loading = true;
+        self.admin.confirm_block = None;
+        self.client.fetch_admin(self.admin.days);
     }
 
     fn end_sign_in(&mut self) {
@@ -489,6 +524,8 @@ impl AshleyApp {
                 });
         }
 
+        ui::admin::admin_window(ui.ctx(), &palette, &self.admin, &mut commands);
+
         #[cfg(feature = "testing")]
         crate::web_test_handle::publish(&crate::web_test_handle::AppView {
             persona: &self.persisted.persona,
@@ -551,6 +588,27 @@ impl AshleyApp {
                 }
             }
             Command::DismissKey => self.account.created_key = None,
+            Command::OpenAdmin => {
+                self.admin.open = true;
+                self.refresh_admin();
+            }
+            Command::CloseAdmin => self.admin.open = false,
+            Command::AdminDays(days) => {
+                self.admin.days = days;
+                self.refresh_admin();
+            }
+            Command::RefreshAdmin => self.refresh_admin(),
+            Command::AskBlock(user) => self.admin.confirm_block = Some(user),
+            Command::CancelBlock => self.admin.confirm_block = None,
+            Command::BlockUser(user, blocked) => {
+                self.admin.loading = true;
+                self.admin.confirm_block = None;
+                self.client.set_blocked(user, blocked);
+            }
+            Command::AdminRevokeKey(id) => {
+                self.admin.loading = true;
+                self.client.admin_revoke_key(&id);
+            }
             Command::ConfirmDelete => {
                 self.account.busy = Some("Deleting your data…".to_owned());
                 self.client.delete_my_data();

@@ -68,6 +68,7 @@ fn class_of(code: ErrorCode) -> Option<Class> {
         | C::InvalidSignInCode
         | C::InvalidApiKey
         | C::AccountRequired
+        | C::AdminRequired
         // A day's budget: waiting until midnight is not a Retry; the message says when.
         | C::QuotaExceeded
         | C::InsufficientQuota => Class::Invalid,

@@ -1,4 +1,6 @@
-//! Gateway benchmark: added latency and TTFT over a direct upstream call, throughput, idle RSS, startup time.
+//! Gateway benchmark: added latency and TTFT over a direct upstream call, what a signed-in
+//! request or a personal API key costs over a guest or an open call, throughput, idle RSS,
+//! startup time.
 //!
 //! Run with `cargo bench -p ashley-proxy --bench gateway`. It starts the release `ashley-proxy`
 //! binary against an in-process fake upstream on loopback (both with TCP_NODELAY), warms the
@@ -9,6 +11,12 @@
 //! temperature, max_tokens, `stream_options`), so the difference is the proxy alone. Both the
 //! OpenAI-compatible path and the app's SSE path (a fresh session per sample, created outside
 //! the timing, so the context is the same two messages) are measured.
+//!
+//! Credentials: the same request, alternating between two callers: `GET /api/me` with a guest's
+//! bearer token (from `POST /api/auth/guest`, as the desktop app gets one) and with a signed-in
+//! user's (made in the store before the proxy starts, as a sign-in would); `GET /v1/models` and
+//! the non-streamed completion with no key (`ASHLEY_V1=open`) and with the user's personal key
+//! (`sk-ashley-...`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -25,6 +33,10 @@ use std::{
 };
 
 use ashley_fake_upstream::{FakeUpstream, Options};
+use ashley_proxy::{
+    accounts::{Token, keys},
+    store::{self, CredentialKind, NewCredential, SignedIn, UserProfile, now_ms},
+};
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
@@ -60,9 +72,12 @@ impl Drop for Proxy {
     }
 }
 
-/// Spawns the release binary and returns it with the time to its first `/healthz` 200.
-async fn spawn_proxy(upstream: &str, client: &reqwest::Client) -> (Proxy, Duration) {
-    let data = tempfile::tempdir().unwrap();
+/// Spawns the release binary on `data` and returns it with the time to its first `/healthz` 200.
+async fn spawn_proxy(
+    upstream: &str,
+    client: &reqwest::Client,
+    data: tempfile::TempDir,
+) -> (Proxy, Duration) {
     let port = free_port();
     let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_ashley-proxy"))
@@ -80,6 +95,8 @@ async fn spawn_proxy(upstream: &str, client: &reqwest::Client) -> (Proxy, Durati
         // No daily budgets: a benchmark sends far more than a day's worth.
         .env("ASHLEY_GUEST_DAILY_MESSAGES", "0")
         .env("ASHLEY_GUEST_DAILY_TOKENS", "0")
+        .env("ASHLEY_DAILY_MESSAGES", "0")
+        .env("ASHLEY_DAILY_TOKENS", "0")
         // The default level, as deployed; the log goes to a file so the table stays readable.
         .env("ASHLEY_LOG", "info")
         .stdout(Stdio::null())
@@ -119,6 +136,50 @@ async fn spawn_proxy(upstream: &str, client: &reqwest::Client) -> (Proxy, Durati
         },
         elapsed,
     )
+}
+
+/// A signed-in user's credentials, as the proxy would have issued them.
+struct User {
+    /// The desktop app's bearer token after sign-in.
+    bearer: String,
+    /// A personal `/v1` key (`sk-ashley-...`).
+    api_key: String,
+}
+
+/// Makes a user in the store under `data_dir` (before the proxy opens it) with a bearer token
+/// and a personal API key, stored as the sign-in and `POST /api/keys` store them.
+async fn seed_user(data_dir: &std::path::Path) -> User {
+    let store = store::open(data_dir, None).unwrap();
+    let bearer = Token::generate().unwrap();
+    let profile = UserProfile {
+        issuer: "https://sign-in.bench.invalid".to_owned(),
+        subject: "bench-user".to_owned(),
+        name: Some("Bench User".to_owned()),
+        email: Some("bench@bench.invalid".to_owned()),
+        ..UserProfile::default()
+    };
+    let credential = NewCredential {
+        token: bearer.hash(),
+        kind: CredentialKind::Bearer,
+        name: None,
+        expires_at_ms: now_ms() + 30 * 24 * 3600 * 1000,
+    };
+    let SignedIn::Account(user) = store.sign_in_user(profile, None, credential).await.unwrap()
+    else {
+        panic!("the bench user is blocked");
+    };
+    let (api_key, hash) = keys::generate().unwrap();
+    let key = NewCredential {
+        token: hash,
+        kind: CredentialKind::ApiKey,
+        name: Some("bench".to_owned()),
+        expires_at_ms: i64::MAX,
+    };
+    store.issue_credential(user, key).await.unwrap();
+    User {
+        bearer: bearer.expose().to_owned(),
+        api_key,
+    }
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -300,6 +361,151 @@ fn print_latency(title: &str, iterations: usize, direct: &LatencyRow, proxied: &
     println!();
 }
 
+/// A request that passes the credential check, timed at concurrency 1.
+#[derive(Clone, Copy)]
+enum Probe {
+    /// `GET /api/me`: the app API's caller lookup, today's budget and the profile.
+    Me,
+    /// `GET /v1/models`: the `/v1` key check alone.
+    Models,
+    /// Non-streamed `POST /v1/chat/completions`: the key check and, with a key, its budget.
+    Complete,
+}
+
+impl Probe {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Me => "GET /api/me",
+            Self::Models => "GET /v1/models",
+            Self::Complete => "POST /v1/chat/completions",
+        }
+    }
+}
+
+/// One `probe` as `bearer` (`None`: no `Authorization`): the time to the whole answer.
+async fn probe_call(
+    client: &reqwest::Client,
+    proxy: &Proxy,
+    probe: Probe,
+    bearer: Option<&str>,
+) -> Duration {
+    let base = format!("http://{}", proxy.addr);
+    let request = match probe {
+        Probe::Me => client.get(format!("{base}/api/me")),
+        Probe::Models => client.get(format!("{base}/v1/models")),
+        Probe::Complete => client
+            .post(format!("{base}/v1/chat/completions"))
+            .json(&json!({"model": "ashley", "messages": [{"role": "user", "content": "credential question"}]})),
+    };
+    let request = match bearer {
+        Some(bearer) => request.bearer_auth(bearer),
+        None => request,
+    };
+    let started = Instant::now();
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", probe.label());
+    let _ = response.bytes().await.unwrap();
+    started.elapsed()
+}
+
+/// (p50, p99) in ms.
+fn p50_p99(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    (
+        ms(percentile(&samples, 0.5)),
+        ms(percentile(&samples, 0.99)),
+    )
+}
+
+/// One credential comparison: `probe` as the base caller and as the other, alternating.
+struct CredentialRow {
+    probe: Probe,
+    base: &'static str,
+    other: &'static str,
+    /// How the summary line names the difference.
+    added: &'static str,
+    base_ms: (f64, f64),
+    other_ms: (f64, f64),
+}
+
+async fn credential_cost(
+    client: &reqwest::Client,
+    proxy: &Proxy,
+    probe: Probe,
+    callers: [(&'static str, Option<&str>); 2],
+    added: &'static str,
+    iterations: usize,
+) -> CredentialRow {
+    let [(base, base_bearer), (other, other_bearer)] = callers;
+    for _ in 0..200 {
+        probe_call(client, proxy, probe, base_bearer).await;
+        probe_call(client, proxy, probe, other_bearer).await;
+    }
+    let (mut base_samples, mut other_samples) = (vec![], vec![]);
+    for _ in 0..iterations {
+        base_samples.push(probe_call(client, proxy, probe, base_bearer).await);
+        other_samples.push(probe_call(client, proxy, probe, other_bearer).await);
+    }
+    CredentialRow {
+        probe,
+        base,
+        other,
+        added,
+        base_ms: p50_p99(base_samples),
+        other_ms: p50_p99(other_samples),
+    }
+}
+
+/// `GET url` as `bearer`, as JSON.
+async fn get_json(client: &reqwest::Client, url: &str, bearer: &str) -> Value {
+    let response = client.get(url).bearer_auth(bearer).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
+/// Fails the run unless `bearer` is who the comparison says it is.
+async fn assert_identity(client: &reqwest::Client, proxy: &Proxy, bearer: &str, identity: &str) {
+    let me = get_json(client, &format!("http://{}/api/me", proxy.addr), bearer).await;
+    assert_eq!(me["identity"], identity, "{me}");
+}
+
+/// Fails the run unless the proxy took the personal key as the user's (it notes its last use).
+async fn assert_key_used(client: &reqwest::Client, proxy: &Proxy, bearer: &str) {
+    let url = format!("http://{}/api/keys", proxy.addr);
+    for _ in 0..100 {
+        let list = get_json(client, &url, bearer).await;
+        if list["keys"][0]["last_used_ms"].is_i64() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the proxy never took the personal key as the user's");
+}
+
+fn print_credentials(iterations: usize, rows: &[CredentialRow]) {
+    println!(
+        "Credentials: the same request as two callers, alternating, concurrency 1, {iterations} samples each:"
+    );
+    println!("| request                   | caller               | p50 ms | p99 ms |");
+    println!("|---------------------------|----------------------|--------|--------|");
+    for row in rows {
+        for (caller, (p50, p99)) in [(row.base, row.base_ms), (row.other, row.other_ms)] {
+            println!(
+                "| {:<25} | {caller:<20} | {p50:>6.3} | {p99:>6.3} |",
+                row.probe.label()
+            );
+        }
+    }
+    for row in rows {
+        println!(
+            "{:<42} {:+.3} ms p50, {:+.3} ms p99",
+            format!("{} ({}):", row.added, row.probe.label()),
+            row.other_ms.0 - row.base_ms.0,
+            row.other_ms.1 - row.base_ms.1,
+        );
+    }
+    println!();
+}
+
 /// Non-streamed completions from `workers` keep-alive connections for `seconds`: (req/s, p50, p99).
 async fn throughput(proxy: &Proxy, workers: usize, seconds: u64) -> (f64, Duration, Duration) {
     let url = Arc::new(format!("http://{}/v1/chat/completions", proxy.addr));
@@ -369,17 +575,71 @@ async fn run() {
     let mut startups = Vec::new();
     let mut idle_rss = 0;
     for _ in 0..5 {
-        let (proxy, startup) = spawn_proxy(&fake.base_url(), &client).await;
+        let (proxy, startup) =
+            spawn_proxy(&fake.base_url(), &client, tempfile::tempdir().unwrap()).await;
         startups.push(startup);
         tokio::time::sleep(Duration::from_millis(500)).await;
         idle_rss = rss_kib(proxy.child.id());
     }
     startups.sort();
-    let (proxy, _) = spawn_proxy(&fake.base_url(), &client).await;
+    let data = tempfile::tempdir().unwrap();
+    let user = seed_user(data.path()).await;
+    let (proxy, _) = spawn_proxy(&fake.base_url(), &client, data).await;
 
     let (direct, proxied) = added_latency(&client, &fake, &proxy, Path::OpenAi, iterations).await;
     let (app_direct, app_proxied) =
         added_latency(&client, &fake, &proxy, Path::App, iterations).await;
+
+    // A fresh guest, so neither caller has usage rows yet; the key's completions, which add
+    // rows to the user, come after `/api/me`.
+    let guest: Value = client
+        .post(format!("http://{}/api/auth/guest", proxy.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let guest = guest["token"].as_str().unwrap().to_owned();
+    assert_identity(&client, &proxy, &guest, "guest").await;
+    assert_identity(&client, &proxy, &user.bearer, "user").await;
+    let with_key = [
+        ("open (no key)", None),
+        ("personal key", Some(user.api_key.as_str())),
+    ];
+    let credentials = [
+        credential_cost(
+            &client,
+            &proxy,
+            Probe::Me,
+            [
+                ("guest bearer", Some(guest.as_str())),
+                ("signed-in bearer", Some(user.bearer.as_str())),
+            ],
+            "signed-in over guest",
+            iterations,
+        )
+        .await,
+        credential_cost(
+            &client,
+            &proxy,
+            Probe::Models,
+            with_key,
+            "key over open",
+            iterations,
+        )
+        .await,
+        credential_cost(
+            &client,
+            &proxy,
+            Probe::Complete,
+            with_key,
+            "key over open",
+            iterations,
+        )
+        .await,
+    ];
+    assert_key_used(&client, &proxy, &user.bearer).await;
 
     // Warm the moderation cache, then look for the best rate whose p99 stays under 5 ms.
     let _ = throughput(&proxy, 2, 1).await;
@@ -406,6 +666,7 @@ async fn run() {
         &app_direct,
         &app_proxied,
     );
+    print_credentials(iterations, &credentials);
     println!(
         "Non-streamed /v1/chat/completions, warm moderation cache, rate limit off, {seconds} s per step:"
     );

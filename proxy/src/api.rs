@@ -17,6 +17,9 @@
 //! - `GET    /api/keys`                          -> [`KeyList`] (signed-in users' `/v1` keys)
 //! - `POST   /api/keys`                          [`NewKey`] -> 201 [`CreatedKey`] (shown once)
 //! - `DELETE /api/keys/{id}`                     -> 204
+//! - `GET    /api/admin[?days=N]`                -> [`AdminReport`] (admins only: `ASHLEY_ADMINS`)
+//! - `PUT    /api/admin/users/{id}/blocked`      [`BlockUser`] -> 204
+//! - `DELETE /api/admin/keys/{id}`               -> 204 (any user's key)
 //! - `GET    /healthz`                           -> `ok`
 //!
 //! Sign-in (HTML, for the browser): `GET /auth/login[?client=desktop&port=P&state=S]` goes to
@@ -241,6 +244,8 @@ pub enum ErrorCode {
     InvalidApiKey,
     /// The request needs a signed-in account, not a guest (403): API keys.
     AccountRequired,
+    /// The Admin panel and its actions are for the operator's admins (403).
+    AdminRequired,
     /// Today's messages or tokens are used up (429, with the wait until the reset).
     QuotaExceeded,
     /// The same on `/v1`, in OpenAI's words.
@@ -301,6 +306,7 @@ impl ErrorCode {
             Self::InvalidSignInCode => "invalid_sign_in_code",
             Self::InvalidApiKey => "invalid_api_key",
             Self::AccountRequired => "account_required",
+            Self::AdminRequired => "admin_required",
             Self::QuotaExceeded => "quota_exceeded",
             Self::InsufficientQuota => "insufficient_quota",
             Self::ModerationUnavailable => "moderation_unavailable",
@@ -386,6 +392,111 @@ pub struct CreatedKey {
     pub key: String,
 }
 
+/// `GET /api/admin`: the operator's view of the last days (UTC), oldest day first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdminReport {
+    /// Midnight UTC of the first day shown, in ms since the epoch.
+    pub since_ms: i64,
+    /// One entry per day, days without use included.
+    pub days: Vec<AdminDay>,
+    /// Over the whole period, busiest first.
+    pub personas: Vec<AdminPersona>,
+    /// Signed-in users, and guests who used the model in the period; busiest first.
+    pub users: Vec<AdminUser>,
+    /// Every user's `/v1` keys, newest first.
+    pub keys: Vec<AdminKey>,
+    /// Over the whole period.
+    pub totals: AdminTotals,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdminDay {
+    /// Midnight UTC, in ms since the epoch.
+    pub start_ms: i64,
+    /// Owners (guests and users) who sent at least one message.
+    pub active_users: u64,
+    /// Messages sent (moderation refusals included).
+    pub messages: u64,
+    /// As the provider counted them, else estimated from the text.
+    pub tokens: u64,
+    /// Replies that ended in an error.
+    pub errors: u64,
+    /// Time to a whole reply, over the day's complete replies.
+    pub p50_ms: Option<u64>,
+    pub p95_ms: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdminTotals {
+    pub messages: u64,
+    pub tokens: u64,
+    pub errors: u64,
+    /// Messages the moderation refused.
+    pub refused: u64,
+    pub p50_ms: Option<u64>,
+    pub p95_ms: Option<u64>,
+    /// Time to the first token, over complete replies.
+    pub ttft_p50_ms: Option<u64>,
+}
+
+impl AdminTotals {
+    /// Errors per message sent; 0 when nothing was sent.
+    pub fn error_rate(&self) -> f64 {
+        if self.messages == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.messages as f64
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminPersona {
+    pub persona: String,
+    pub messages: u64,
+    pub tokens: u64,
+    pub errors: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUser {
+    /// Names the user in `PUT /api/admin/users/{id}/blocked`.
+    pub id: i64,
+    pub guest: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub messages: u64,
+    pub tokens: u64,
+    pub errors: u64,
+    pub last_seen_ms: i64,
+    pub blocked: bool,
+    /// Listed in `ASHLEY_ADMINS` (cannot be blocked from the panel).
+    pub admin: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminKey {
+    /// As in `DELETE /api/admin/keys/{id}`.
+    pub id: String,
+    pub name: String,
+    pub owner_id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_name: Option<String>,
+    pub created_at_ms: i64,
+    pub last_used_ms: Option<i64>,
+}
+
+/// Body of `PUT /api/admin/users/{id}/blocked`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockUser {
+    pub blocked: bool,
+}
+
+/// The most days `GET /api/admin?days=N` covers.
+pub const MAX_ADMIN_DAYS: u32 = 90;
+
 /// The longest name an API key may have, in characters.
 pub const MAX_KEY_NAME_CHARS: usize = 60;
 
@@ -433,6 +544,9 @@ pub struct Me {
     /// Today's use against the daily budget; `None` without an identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<Quota>,
+    /// Listed in `ASHLEY_ADMINS`: the app shows the Admin panel.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 /// A day's budget and what is used of it (limits of 0: unlimited).
@@ -460,6 +574,7 @@ impl Me {
             sign_in: None,
             guests_allowed: true,
             quota: None,
+            admin: false,
         }
     }
 }

@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> axum::Router {
     let api = routes::app::routes()
         .merge(routes::auth::api())
         .merge(routes::keys::routes())
+        .merge(routes::admin::routes())
         .fallback(routes::api_not_found)
         .method_not_allowed_fallback(routes::method_not_allowed);
     let openai = routes::openai::routes()

@@ -28,30 +28,6 @@ const CONTEXT_TOKENS: u32 = 2048;
 
 /// Where setup.sh puts the tools: `$ASHLEY_TOOLS_DIR`, else `$XDG_CACHE_HOME/ashley-tools`,
 /// else `~/.cache/ashley-tools` (the same rule as scripts/lib.sh).
-fn model_server_dir() -> PathBuf {
-    let tools = std::env::var_os("ASHLEY_TOOLS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME").map(|dir| PathBuf::from(dir).join("ashley-tools"))
-        })
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/ashley-tools"))
-        })
-        .expect("HOME is set");
-    tools.join("model-server")
-}
-
-fn installed(path: PathBuf) -> PathBuf {
-    assert!(
-        path.exists(),
-        "{} is missing. `make setup` (scripts/setup.sh test) installs llama-server, SmolLM2-135M \
-         and the openai SDK into {}",
-        path.display(),
-        model_server_dir().display()
-    );
-    path
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -70,9 +46,9 @@ struct LlamaServer {
 
 impl LlamaServer {
     async fn start() -> Self {
-        let dir = model_server_dir();
-        let server = installed(dir.join("bin/llama-server"));
-        let model = installed(dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"));
+        let dir = common::model_server_dir();
+        let server = common::installed(dir.join("bin/llama-server"));
+        let model = common::installed(dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"));
         let logs = tempfile::tempdir().unwrap();
         let log = logs.path().join("llama-server.log");
         let output = std::fs::File::create(&log).unwrap();
@@ -265,24 +241,11 @@ async fn every_persona_answers_through_the_app_api_and_the_openai_sdk() {
         env!("CARGO_MANIFEST_DIR"),
         "/../tests/real-model/openai_sdk.py"
     );
-    let sdk = model_server_dir().join("python");
-    installed(sdk.join("openai"));
-    let mut command = Command::new("python3");
-    command
-        .arg(script)
-        .arg(harness.url("/v1"))
-        .args(&personas)
-        .env("PYTHONPATH", &sdk);
-    let output = tokio::task::spawn_blocking(move || command.output())
+    let mut args = vec![harness.url("/v1")];
+    args.extend(personas.iter().map(|persona| persona.to_string()));
+    let stdout = common::run_openai_sdk(script, args)
         .await
-        .unwrap()
-        .expect("python3 must be on PATH (`make setup` installs the openai SDK with it)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the openai SDK script failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .unwrap_or_else(|output| panic!("the openai SDK script failed:\n{output}"));
     let calls: Vec<Value> = stdout
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())

@@ -378,7 +378,7 @@ async fn a_stalled_body_is_closed_after_the_timeout_and_a_slow_steady_one_is_ser
     )
     .await;
     drop(steady);
-    // Only the connection asking for /metrics is left open.
+    // Only the connection asking for /metrics is left open (`Proxy::metric` keeps none).
     wait_until(
         Duration::from_secs(5),
         "the steady connection to close",

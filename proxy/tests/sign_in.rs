@@ -19,6 +19,8 @@ use reqwest::{Client, StatusCode, redirect::Policy};
 use serde_json::{Value, json};
 
 const OPERATOR_KEY: &str = "operator-key-0123456789";
+/// Calls `/v1` with the official openai SDK and a key (tests/sdk/api_key.py).
+const SDK_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/sdk/api_key.py");
 
 struct Site {
     addr: SocketAddr,
@@ -553,6 +555,44 @@ async fn the_desktop_app_gets_a_one_time_code_on_its_loopback_address() {
 }
 
 #[tokio::test]
+async fn with_guests_off_only_a_signed_in_person_chats() {
+    let site = Site::start_with(
+        |_| {},
+        |accounts| Accounts {
+            guests: false,
+            ..accounts
+        },
+    )
+    .await;
+    let mut visitor = Browser::new();
+    let me = visitor.me(&site).await;
+    assert!(!me.guests_allowed);
+    assert_eq!(me.identity, Identity::Anonymous);
+    for path in ["/api/sessions", "/api/auth/guest"] {
+        let refused = visitor
+            .request(reqwest::Method::POST, &site.url(path), None)
+            .await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{path}");
+        let body: Value = serde_json::from_str(&refused.body).unwrap();
+        assert_eq!(body["error"]["code"], "sign_in_required", "{path}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not take guests"),
+            "{body}"
+        );
+    }
+    assert!(
+        visitor.cookie("ashley_id").is_none(),
+        "no guest identity was made"
+    );
+    assert_eq!(visitor.sign_in(&site).await.status, StatusCode::SEE_OTHER);
+    visitor.chat(&site, "signed in, so welcome").await;
+    assert_eq!(visitor.sessions(&site).await.len(), 1);
+}
+
+#[tokio::test]
 async fn without_a_provider_sign_in_says_so_and_guests_still_chat() {
     let harness = common::Harness::demo_with(|config| config).await;
     let me: Me = harness.get("/api/me").await.json().await.unwrap();
@@ -651,6 +691,15 @@ async fn api_keys_belong_to_accounts_are_shown_once_open_v1_and_stop_when_revoke
         .await
         .unwrap();
     assert_eq!(completion.status(), StatusCode::OK);
+    // The official openai SDK, as a person would use the key.
+    let sdk = |expect: &'static str| {
+        let args = vec![site.url("/v1"), key.clone(), expect.to_owned()];
+        common::run_openai_sdk(SDK_SCRIPT, args)
+    };
+    let answered = sdk("works")
+        .await
+        .unwrap_or_else(|output| panic!("{output}"));
+    assert!(!answered.trim().is_empty());
     // The browser's cookie is no credential for /v1 (another site's page could send it).
     let cookie = ada.cookie("ashley_id").unwrap().to_owned();
     let (status, _) = v1_models(&site, None, Some(&cookie)).await;
@@ -687,6 +736,10 @@ async fn api_keys_belong_to_accounts_are_shown_once_open_v1_and_stop_when_revoke
     let (status, body) = v1_models(&site, Some(&key), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"]["code"], "invalid_api_key");
+    let refused = sdk("refused")
+        .await
+        .unwrap_or_else(|output| panic!("{output}"));
+    assert!(refused.contains("invalid_api_key"), "{refused}");
 }
 
 #[tokio::test]
@@ -775,4 +828,181 @@ async fn a_used_up_quota_is_a_429_with_the_reset_in_the_app_and_openai_s_shape_o
         .await
         .unwrap();
     assert_eq!(operator.status(), StatusCode::OK);
+}
+
+/// `GET` as `browser` (its cookie), returning the status and the JSON body.
+async fn admin_get(browser: &mut Browser, site: &Site, path: &str) -> (StatusCode, Value) {
+    let answer = browser.get(&site.url(path)).await;
+    let body = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+    (answer.status, body)
+}
+
+async fn set_blocked(browser: &mut Browser, site: &Site, user: i64, blocked: bool) -> Answer {
+    browser
+        .request(
+            reqwest::Method::PUT,
+            &site.url(&format!("/api/admin/users/{user}/blocked")),
+            Some(json!({ "blocked": blocked })),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn only_admins_reach_the_admin_panel_which_blocks_users_and_revokes_keys() {
+    let site = Site::start_with(
+        |_| {},
+        |accounts| Accounts {
+            admins: vec!["root-1".to_owned()],
+            ..accounts
+        },
+    )
+    .await;
+    // Nobody, a guest and a signed-in user who is not listed are all refused, and learn nothing.
+    let nobody = Client::builder().no_proxy().build().unwrap();
+    let refused = nobody.get(site.url("/api/admin")).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let mut guest = Browser::new();
+    guest.chat(&site, "a guest's question").await;
+    let (status, body) = admin_get(&mut guest, &site, "/api/admin").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "admin_required");
+
+    let mut ada = Browser::new();
+    assert_eq!(ada.sign_in(&site).await.status, StatusCode::SEE_OTHER);
+    ada.chat(&site, "Ada's question").await;
+    assert!(!ada.me(&site).await.admin);
+    let created = ada
+        .request(
+            reqwest::Method::POST,
+            &site.url("/api/keys"),
+            Some(json!({"name": "laptop"})),
+        )
+        .await;
+    let created: Value = serde_json::from_str(&created.body).unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let key_id = created["id"].as_str().unwrap().to_owned();
+    let (status, _) = admin_get(&mut ada, &site, "/api/admin?days=7").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for (method, path, body) in [
+        (
+            reqwest::Method::PUT,
+            "/api/admin/users/1/blocked".to_owned(),
+            Some(json!({"blocked": true})),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/admin/keys/{key_id}"),
+            None,
+        ),
+    ] {
+        let answer = ada.request(method, &site.url(&path), body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            answer.body
+        );
+        assert!(answer.body.contains("admin_required"), "{}", answer.body);
+    }
+    let (status, _) = v1_models(&site, Some(&key), None).await;
+    assert_eq!(status, StatusCode::OK, "nothing was revoked");
+
+    // The admin sees everyone's use, day by day, by persona and by user, and every key.
+    site.provider.sign_in_as("root-1", "root@example.com");
+    let mut root = Browser::new();
+    assert_eq!(root.sign_in(&site).await.status, StatusCode::SEE_OTHER);
+    assert!(root.me(&site).await.admin);
+    let (status, report) = admin_get(&mut root, &site, "/api/admin?days=7").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let report: ashley_proxy::api::AdminReport = serde_json::from_value(report).unwrap();
+    assert_eq!(report.days.len(), 7, "every day, the quiet ones too");
+    let today = report.days.last().unwrap();
+    assert_eq!((today.messages, today.active_users), (2, 2), "{today:?}");
+    assert!(today.p50_ms.is_some());
+    assert_eq!(report.totals.messages, 2);
+    assert_eq!(report.totals.errors, 0);
+    assert_eq!(report.personas.len(), 1);
+    assert_eq!(report.personas[0].persona, "ashley");
+    assert_eq!(report.personas[0].messages, 2);
+    let ada_row = report
+        .users
+        .iter()
+        .find(|user| user.name.as_deref() == Some("Ada Lovelace"))
+        .unwrap();
+    assert_eq!(
+        (ada_row.messages, ada_row.guest, ada_row.admin),
+        (1, false, false)
+    );
+    assert!(
+        report
+            .users
+            .iter()
+            .any(|user| user.guest && user.messages == 1),
+        "the guest who chatted is listed: {:?}",
+        report.users
+    );
+    let root_row = report.users.iter().find(|user| user.admin).unwrap();
+    assert_eq!(
+        root_row.messages, 0,
+        "signed-in users are listed even when idle"
+    );
+    assert_eq!(report.keys.len(), 1);
+    assert_eq!(report.keys[0].id, key_id);
+    assert_eq!(report.keys[0].owner_name.as_deref(), Some("Ada Lovelace"));
+    let (status, body) = admin_get(&mut root, &site, "/api/admin?days=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 to 90")
+    );
+
+    // Revoking Ada's key closes /v1 to it; a second revoke finds nothing.
+    let url = site.url(&format!("/api/admin/keys/{key_id}"));
+    let revoke = async |root: &mut Browser| {
+        root.request(reqwest::Method::DELETE, &url, None)
+            .await
+            .status
+    };
+    assert_eq!(revoke(&mut root).await, StatusCode::NO_CONTENT);
+    let (status, _) = v1_models(&site, Some(&key), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(revoke(&mut root).await, StatusCode::NOT_FOUND);
+
+    // Blocking Ada ends her sign-in everywhere and refuses the next one; unblocking restores it.
+    let refused = set_blocked(&mut root, &site, root_row.id, true).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "no blocking oneself"
+    );
+    let unknown = set_blocked(&mut root, &site, 999_999, true).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let blocked = set_blocked(&mut root, &site, ada_row.id, true).await;
+    assert_eq!(blocked.status, StatusCode::NO_CONTENT, "{}", blocked.body);
+    assert_eq!(ada.me(&site).await.identity, Identity::Anonymous);
+    site.provider.sign_in_as("ada-0001", "ada@example.com");
+    let mut ada_again = Browser::new();
+    let page = ada_again.sign_in(&site).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("blocked"), "{}", page.body);
+    let (_, report) = admin_get(&mut root, &site, "/api/admin").await;
+    assert!(
+        report["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|user| user["id"] == ada_row.id && user["blocked"] == true),
+        "{report}"
+    );
+    let unblocked = set_blocked(&mut root, &site, ada_row.id, false).await;
+    assert_eq!(unblocked.status, StatusCode::NO_CONTENT);
+    let me = ada.me(&site).await;
+    assert_eq!(me.identity, Identity::User);
+    assert_eq!(
+        ada.sessions(&site).await.len(),
+        1,
+        "her conversation is still hers"
+    );
 }

@@ -11,8 +11,9 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use ashley_proxy::api::{
-    ChatEvent, CreatedKey, ErrorBody, ErrorCode, ErrorResponse, GuestToken, History, KeyList, Me,
-    NewKey, PersonaList, Regenerate, SendMessage, SessionCreated, SessionList, Status,
+    AdminReport, BlockUser, ChatEvent, CreatedKey, ErrorBody, ErrorCode, ErrorResponse, GuestToken,
+    History, KeyList, Me, NewKey, PersonaList, Regenerate, SendMessage, SessionCreated,
+    SessionList, Status,
 };
 use serde::de::DeserializeOwned;
 
@@ -113,6 +114,10 @@ pub enum NetEvent {
     KeyCreated(Result<CreatedKey, NetError>),
     /// The id of the key revoked.
     KeyRevoked(Result<String, NetError>),
+    /// The Admin panel's figures.
+    AdminReport(Result<AdminReport, NetError>),
+    /// An admin's action (block, unblock, revoke) went through or failed.
+    AdminActed(Result<(), NetError>),
     History {
         session_id: String,
         result: Result<History, NetError>,
@@ -272,6 +277,42 @@ impl ProxyClient {
                 Ok(_) => Ok(id),
             };
             client.emit(NetEvent::KeyRevoked(outcome));
+        });
+    }
+
+    /// The Admin panel's figures for the last `days` days.
+    pub fn fetch_admin(&self, days: u32) {
+        let request = ehttp::Request::get(self.url(&format!("/api/admin?days={days}")));
+        self.fetch_json(request, NetEvent::AdminReport);
+    }
+
+    /// Blocks or unblocks a user (an admin's action).
+    pub fn set_blocked(&self, user: i64, blocked: bool) {
+        let body = serde_json::to_vec(&BlockUser { blocked }).unwrap_or_default();
+        let mut request =
+            ehttp::Request::put(self.url(&format!("/api/admin/users/{user}/blocked")), body);
+        request.headers = ehttp::Headers::new(&[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ]);
+        self.fetch_acted(request);
+    }
+
+    /// Revokes any user's API key (an admin's action).
+    pub fn admin_revoke_key(&self, id: &str) {
+        let request = ehttp::Request::delete(&self.url(&format!("/api/admin/keys/{id}")));
+        self.fetch_acted(request);
+    }
+
+    fn fetch_acted(&self, request: ehttp::Request) {
+        let client = self.clone();
+        ehttp::fetch(self.credential.attach(request), move |result| {
+            let outcome = match result {
+                Err(reason) => Err(NetError::Unreachable(reason)),
+                Ok(response) if !response.ok => Err(http_error(response.status, &response.bytes)),
+                Ok(_) => Ok(()),
+            };
+            client.emit(NetEvent::AdminActed(outcome));
         });
     }
 

@@ -82,7 +82,7 @@ impl ChatBackend for Recorder {
 
 /// Every code the proxy can answer (the app's `match` on them is exhaustive; this list is what
 /// the tests drive through).
-const ALL_CODES: [ErrorCode; 48] = [
+const ALL_CODES: [ErrorCode; 49] = [
     ErrorCode::InvalidBody,
     ErrorCode::MalformedJson,
     ErrorCode::UnsupportedMediaType,
@@ -128,6 +128,7 @@ const ALL_CODES: [ErrorCode; 48] = [
     ErrorCode::InvalidSignInCode,
     ErrorCode::InvalidApiKey,
     ErrorCode::AccountRequired,
+    ErrorCode::AdminRequired,
     ErrorCode::QuotaExceeded,
     ErrorCode::InsufficientQuota,
     ErrorCode::Unknown,

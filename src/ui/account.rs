@@ -121,6 +121,15 @@ pub fn account_ui(
             }
         }
     });
+    if me.admin {
+        let button = ui
+            .button("🛡 Admin panel")
+            .on_hover_text("Usage per day, persona and user; block a user, revoke a key");
+        record_widget(|| "admin_panel".to_owned(), button.rect);
+        if button.clicked() {
+            commands.push(Command::OpenAdmin);
+        }
+    }
     if me.identity == Identity::User {
         ui.add_space(6.0);
         keys_ui(ui, palette, view, commands);
@@ -266,7 +275,7 @@ fn quota_ui(ui: &mut egui::Ui, palette: &Palette, quota: &Quota) {
 }
 
 /// 12345 as "12,345".
-fn grouped(value: u64) -> String {
+pub(super) fn grouped(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {

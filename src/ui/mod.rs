@@ -3,6 +3,7 @@
 
 pub mod about;
 pub mod account;
+pub mod admin;
 pub mod chat;
 pub mod composer;
 pub mod footer;
@@ -46,4 +47,14 @@ pub enum Command {
     RevokeKey(String),
     CopyKey,
     DismissKey,
+    OpenAdmin,
+    CloseAdmin,
+    /// Show the last N days.
+    AdminDays(u32),
+    RefreshAdmin,
+    /// The first press of Block: asks for confirmation.
+    AskBlock(i64),
+    CancelBlock,
+    BlockUser(i64, bool),
+    AdminRevokeKey(String),
 }

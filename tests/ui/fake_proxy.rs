@@ -11,6 +11,8 @@
 //! 404 (the others). Sign-in is offered as "Test ID": `/auth/login?client=desktop` sends the
 //! browser straight back to the app's loopback address with a one-time code (the provider's
 //! pages are the proxy tests' business), which `/api/auth/token` swaps for a user "Ada"'s token.
+//! [`FakeProxy::admin_mode`] makes every identity the admin "Root", with a small `/api/admin`
+//! report whose users can be blocked and whose key can be revoked.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -54,6 +56,10 @@ struct Shared {
     tokens_issued: usize,
     /// Session requests refused for want of a valid token.
     refused: usize,
+    /// `Some`: every identity is the admin Root, and this is the report `/api/admin` shows.
+    admin_report: Option<ashley_proxy::api::AdminReport>,
+    /// The admin actions asked for, as "block 2 true", "revoke k1".
+    admin_actions: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -90,6 +96,12 @@ impl FakeProxy {
             .route("/api/auth/guest", post(new_guest))
             .route("/api/me", get(me))
             .route("/api/keys", get(keys))
+            .route("/api/admin", get(admin_report))
+            .route(
+                "/api/admin/users/{id}/blocked",
+                axum::routing::put(admin_block),
+            )
+            .route("/api/admin/keys/{id}", axum::routing::delete(admin_revoke))
             .route("/api/auth/token", post(exchange))
             .route("/api/auth/logout", post(logout))
             .route("/auth/login", get(login))
@@ -137,6 +149,71 @@ impl FakeProxy {
     pub fn identity_counts(&self) -> (usize, usize) {
         let shared = self.state.shared.lock().unwrap();
         (shared.tokens_issued, shared.refused)
+    }
+
+    /// From now on every identity is the admin "Root" (see the module's notes).
+    pub fn admin_mode(&self) {
+        use ashley_proxy::api::{
+            AdminDay, AdminKey, AdminPersona, AdminReport, AdminTotals, AdminUser,
+        };
+        const DAY: i64 = 86_400_000;
+        let since_ms = 20_000 * DAY;
+        let user = |id: i64, name: Option<&str>, messages: u64, admin: bool| AdminUser {
+            id,
+            guest: name.is_none(),
+            name: name.map(str::to_owned),
+            messages,
+            tokens: messages * 120,
+            admin,
+            ..AdminUser::default()
+        };
+        let report = AdminReport {
+            since_ms,
+            days: (0..7)
+                .map(|day| AdminDay {
+                    start_ms: since_ms + day * DAY,
+                    active_users: 2,
+                    messages: 10 + day.unsigned_abs(),
+                    tokens: 1_200,
+                    errors: u64::from(day == 3),
+                    p50_ms: Some(800),
+                    p95_ms: Some(2_100),
+                })
+                .collect(),
+            personas: vec![AdminPersona {
+                persona: "technical".to_owned(),
+                messages: 91,
+                tokens: 8_400,
+                errors: 1,
+            }],
+            users: vec![
+                user(2, Some("Ada Lovelace"), 60, false),
+                user(3, None, 31, false),
+                user(1, Some("Root"), 0, true),
+            ],
+            keys: vec![AdminKey {
+                id: "00112233aabbccdd".to_owned(),
+                name: "laptop".to_owned(),
+                owner_id: 2,
+                owner_name: Some("Ada Lovelace".to_owned()),
+                created_at_ms: since_ms,
+                last_used_ms: None,
+            }],
+            totals: AdminTotals {
+                messages: 91,
+                tokens: 8_400,
+                errors: 1,
+                refused: 0,
+                p50_ms: Some(800),
+                p95_ms: Some(2_100),
+                ttft_p50_ms: Some(90),
+            },
+        };
+        self.state.shared.lock().unwrap().admin_report = Some(report);
+    }
+
+    pub fn admin_actions(&self) -> Vec<String> {
+        self.state.shared.lock().unwrap().admin_actions.clone()
     }
 
     pub fn requests(&self) -> Vec<(String, String)> {
@@ -325,7 +402,11 @@ async fn me(State(state): State<FakeState>, headers: axum::http::HeaderMap) -> J
         login_path: "/auth/login".into(),
     });
     if let Some(token) = bearer(&headers).filter(|token| shared.tokens.contains(token)) {
-        if shared.users.contains(&token) {
+        if shared.admin_report.is_some() {
+            me.identity = Identity::User;
+            me.name = Some("Root".into());
+            me.admin = true;
+        } else if shared.users.contains(&token) {
             me.identity = Identity::User;
             me.name = Some("Ada".into());
         } else {
@@ -338,6 +419,49 @@ async fn me(State(state): State<FakeState>, headers: axum::http::HeaderMap) -> J
 /// A user's API keys: none (the proxy tests cover keys).
 async fn keys() -> Json<ashley_proxy::api::KeyList> {
     Json(ashley_proxy::api::KeyList { keys: Vec::new() })
+}
+
+async fn admin_report(State(state): State<FakeState>) -> Response {
+    match state.shared.lock().unwrap().admin_report.clone() {
+        Some(report) => Json(report).into_response(),
+        None => error_response(
+            StatusCode::FORBIDDEN,
+            "Admins only.",
+            "invalid_request_error",
+            ErrorCode::AdminRequired,
+        ),
+    }
+}
+
+async fn admin_block(
+    State(state): State<FakeState>,
+    Path(id): Path<i64>,
+    Json(body): Json<ashley_proxy::api::BlockUser>,
+) -> StatusCode {
+    let mut shared = state.shared.lock().unwrap();
+    shared
+        .admin_actions
+        .push(format!("block {id} {}", body.blocked));
+    let Some(report) = &mut shared.admin_report else {
+        return StatusCode::FORBIDDEN;
+    };
+    match report.users.iter_mut().find(|user| user.id == id) {
+        Some(user) => {
+            user.blocked = body.blocked;
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn admin_revoke(State(state): State<FakeState>, Path(id): Path<String>) -> StatusCode {
+    let mut shared = state.shared.lock().unwrap();
+    shared.admin_actions.push(format!("revoke {id}"));
+    let Some(report) = &mut shared.admin_report else {
+        return StatusCode::FORBIDDEN;
+    };
+    report.keys.retain(|key| key.id != id);
+    StatusCode::NO_CONTENT
 }
 
 #[derive(serde::Deserialize)]

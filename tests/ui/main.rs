@@ -334,6 +334,10 @@ fn desktop_sign_in_goes_through_the_browser_and_keeps_the_guest_conversation() {
     );
     assert_eq!(app(&harness).account().error, None);
     harness.get_by_label("Signed in as Ada");
+    assert!(
+        harness.query_by_label("🛡 Admin panel").is_none(),
+        "Ada is no admin"
+    );
     assert_eq!(
         app(&harness).session_id(),
         Some(session.as_str()),
@@ -361,6 +365,79 @@ fn desktop_sign_in_goes_through_the_browser_and_keeps_the_guest_conversation() {
             && app.session_id() != Some(session.as_str())
     });
     assert!(app(&harness).conversation().is_empty());
+}
+
+#[test]
+fn an_admin_sees_usage_plots_blocks_a_user_and_revokes_a_key() {
+    let proxy = FakeProxy::start();
+    proxy.admin_mode();
+    // Tall enough that the whole panel is on screen (no scrolling to reach a button).
+    let mut harness = app_harness(
+        &proxy.url,
+        PersistedState::default(),
+        egui::vec2(1100.0, 1700.0),
+    );
+    step_until(&mut harness, "the admin's account", |app| {
+        connected(app) && app.account().me.as_ref().is_some_and(|me| me.admin)
+    });
+    harness.get_by_label("🛡 Admin panel").click();
+    step_until(&mut harness, "the report", |app| {
+        app.admin().report.is_some() && !app.admin().loading
+    });
+    for heading in [
+        "Messages, active users and errors per day",
+        "Tokens per day",
+        "Reply time per day (ms)",
+        "By persona",
+        "By user",
+        "Every user's API keys",
+    ] {
+        harness.get_by_label(heading);
+    }
+    harness.get_by_label("1 (1.1 %)"); // errors over messages
+    harness.get_by_label("800 ms / 2100 ms");
+    harness.get_by_label("technical");
+    harness.get_by_label("Guest #3");
+    harness.get_by_label("admin"); // Root cannot be blocked from here
+
+    // Block asks first; the second press blocks.
+    harness.get_all_by_label("Block…").next().unwrap().click();
+    step_until(&mut harness, "the question", |app| {
+        app.admin().confirm_block == Some(2)
+    });
+    harness.step();
+    assert!(proxy.admin_actions().is_empty(), "nothing until confirmed");
+    harness.get_by_label("Block Ada Lovelace").click();
+    step_until(&mut harness, "Ada blocked", |app| {
+        app.admin()
+            .report
+            .as_ref()
+            .is_some_and(|report| report.users[0].blocked)
+            && !app.admin().loading
+    });
+    assert_eq!(proxy.admin_actions(), ["block 2 true"]);
+    harness.get_by_label("Unblock").click();
+    step_until(&mut harness, "Ada unblocked", |app| {
+        app.admin()
+            .report
+            .as_ref()
+            .is_some_and(|report| !report.users[0].blocked)
+            && !app.admin().loading
+    });
+
+    harness.get_by_label("Revoke").click();
+    step_until(&mut harness, "the key revoked", |app| {
+        app.admin()
+            .report
+            .as_ref()
+            .is_some_and(|report| report.keys.is_empty())
+    });
+    harness.get_by_label("No user has made a key.");
+    assert_eq!(
+        proxy.admin_actions(),
+        ["block 2 true", "block 2 false", "revoke 00112233aabbccdd"]
+    );
+    assert_eq!(app(&harness).admin().error, None);
 }
 
 #[test]

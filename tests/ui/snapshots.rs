@@ -6,6 +6,8 @@
 use ashley::conversation::MessageKind;
 use ashley::state::{PersistedState, ThemeChoice};
 
+use egui_kittest::kittest::Queryable as _;
+
 use crate::fake_proxy::FakeProxy;
 use crate::{app, app_harness, step_until, type_and_press_enter};
 
@@ -75,4 +77,31 @@ fn snapshot_light_narrow() {
         egui::vec2(390.0, 800.0),
         "main_light_narrow",
     );
+}
+
+/// The Admin panel over the main screen: totals, the three day plots, personas, users, keys.
+#[test]
+fn snapshot_admin_panel() {
+    let proxy = FakeProxy::start();
+    proxy.admin_mode();
+    let mut harness = app_harness(
+        &proxy.url,
+        PersistedState::default(),
+        egui::vec2(1100.0, 1400.0),
+    );
+    step_until(&mut harness, "the admin's account", |app| {
+        app.personas_loaded()
+            && app.status_loaded()
+            && !app.status_refreshing()
+            && app.account().me.as_ref().is_some_and(|me| me.admin)
+    });
+    harness.get_by_label("🛡 Admin panel").click();
+    step_until(&mut harness, "the report", |app| {
+        app.admin().report.is_some() && !app.admin().loading
+    });
+    harness
+        .ctx
+        .memory_mut(|memory| memory.surrender_focus(ashley::ui::composer::composer_id()));
+    harness.run_steps(3);
+    harness.snapshot("admin_panel");
 }

@@ -250,6 +250,10 @@ fn profile(claims: &CoreIdTokenClaims, userinfo: Option<&CoreUserInfoClaims>) ->
                 .map(|name| name.to_string())
         })
         .or_else(|| claims.preferred_username().map(|user| user.to_string()));
+    let username = userinfo
+        .and_then(|info| info.preferred_username())
+        .or_else(|| claims.preferred_username())
+        .map(|user| user.to_string());
     let email = userinfo
         .and_then(|info| verified_email(info.email(), info.email_verified()))
         .or_else(|| verified_email(claims.email(), claims.email_verified()));
@@ -262,6 +266,7 @@ fn profile(claims: &CoreIdTokenClaims, userinfo: Option<&CoreUserInfoClaims>) ->
         issuer: claims.issuer().to_string(),
         subject: claims.subject().to_string(),
         name,
+        username,
         email,
         avatar_url,
     }

@@ -37,6 +37,10 @@ pub struct AccountArgs {
     /// Only addresses at these domains may sign in (comma-separated). Needs the `email` scope.
     #[arg(long, env = "ASHLEY_ALLOWED_DOMAINS", value_delimiter = ',')]
     pub allowed_domains: Vec<String>,
+    /// Who sees the Admin panel (usage per day, persona and user; block a user, revoke a key):
+    /// provider user names (a Hugging Face username) or e-mail addresses, comma-separated.
+    #[arg(long, env = "ASHLEY_ADMINS", value_delimiter = ',')]
+    pub admins: Vec<String>,
     /// `on`: visitors chat as guests until they sign in; `off`: sign-in is required.
     #[arg(long, env = "ASHLEY_GUESTS", value_enum, default_value_t = Guests::On)]
     pub guests: Guests,
@@ -164,6 +168,8 @@ pub struct Accounts {
     pub quotas: Quotas,
     /// Origins allowed to read answers from the browser (`scheme://host[:port]`).
     pub cors_origins: Vec<String>,
+    /// User names and e-mail addresses of the admins, lower-cased.
+    pub admins: Vec<String>,
 }
 
 impl Default for Accounts {
@@ -176,11 +182,20 @@ impl Default for Accounts {
             api_keys: Vec::new(),
             quotas: Quotas::default(),
             cors_origins: Vec::new(),
+            admins: Vec::new(),
         }
     }
 }
 
 impl Accounts {
+    /// Whether a signed-in user is listed in `ASHLEY_ADMINS`, by user name or e-mail address.
+    pub fn is_admin(&self, user: &crate::store::UserProfile) -> bool {
+        [user.username.as_deref(), user.email.as_deref()]
+            .into_iter()
+            .flatten()
+            .any(|id| self.admins.contains(&id.trim().to_lowercase()))
+    }
+
     /// Milliseconds a new credential lasts.
     pub fn credential_lifetime_ms(&self) -> i64 {
         i64::from(self.session_days) * 24 * 3600 * 1000
@@ -218,6 +233,7 @@ impl AccountArgs {
                     ("OAUTH_CLIENT_ID", self.oauth_client_id.is_some()),
                     ("ASHLEY_ALLOWED_EMAILS", !allowed_emails.is_empty()),
                     ("ASHLEY_ALLOWED_DOMAINS", !allowed_domains.is_empty()),
+                    ("ASHLEY_ADMINS", !list(&self.admins).is_empty()),
                 ]
                 .into_iter()
                 .find_map(|(setting, set)| set.then_some(setting))
@@ -278,6 +294,7 @@ impl AccountArgs {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Accounts {
+            admins: list(&self.admins),
             cors_origins,
             provider,
             guests,
@@ -382,6 +399,7 @@ mod tests {
             guest_daily_messages: 50,
             guest_daily_tokens: 20_000,
             cors_origins: Vec::new(),
+            admins: Vec::new(),
         }
     }
 
@@ -512,5 +530,42 @@ mod tests {
         assert!(!provider.allows(Some("eve@example.com")));
         assert!(!provider.allows(Some("eve@evilteam.example.org")));
         assert!(!provider.allows(None), "a list and no address: refused");
+    }
+
+    #[test]
+    fn admins_are_named_by_user_name_or_address_and_need_a_provider() {
+        let without_provider = AccountArgs {
+            admins: vec!["ada".to_owned()],
+            ..args()
+        };
+        assert!(
+            without_provider
+                .check(None)
+                .unwrap_err()
+                .to_string()
+                .contains("ASHLEY_ADMINS")
+        );
+        let accounts = AccountArgs {
+            openid_provider_url: Some("https://huggingface.co".to_owned()),
+            oauth_client_id: Some("id".to_owned()),
+            oauth_client_secret: Some("secret".to_owned()),
+            admins: vec![
+                " Ada ".to_owned(),
+                "grace@Example.org".to_owned(),
+                String::new(),
+            ],
+            ..args()
+        }
+        .check(Some(&space()))
+        .unwrap();
+        let user = |username: Option<&str>, email: Option<&str>| crate::store::UserProfile {
+            username: username.map(str::to_owned),
+            email: email.map(str::to_owned),
+            ..crate::store::UserProfile::default()
+        };
+        assert!(accounts.is_admin(&user(Some("ada"), None)));
+        assert!(accounts.is_admin(&user(None, Some("Grace@example.org"))));
+        assert!(!accounts.is_admin(&user(Some("grace"), Some("ada@example.org"))));
+        assert!(!accounts.is_admin(&user(None, None)));
     }
 }

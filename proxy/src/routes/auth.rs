@@ -64,6 +64,7 @@ async fn me(
             Some(Profile::Guest) => me.identity = Identity::Guest,
             Some(Profile::User(user)) => {
                 me.identity = Identity::User;
+                me.admin = state.config().accounts.is_admin(&user);
                 me.name = user.name;
                 me.email = user.email;
                 me.avatar_url = user.avatar_url;

@@ -129,7 +129,7 @@ async fn revoke(
 }
 
 /// A key's public id (16 hex digits) as the bytes it names.
-fn parse_id(id: &str) -> Option<[u8; 8]> {
+pub(crate) fn parse_id(id: &str) -> Option<[u8; 8]> {
     if id.len() != 16 {
         return None;
     }

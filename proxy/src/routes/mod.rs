@@ -16,6 +16,7 @@ use crate::{
     accounts, api::ErrorCode, chat::Caller, error::ApiError, state::AppState, store::CredentialKind,
 };
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod events;

@@ -11,7 +11,9 @@ use std::{
 
 use async_trait::async_trait;
 
-use crate::api::{HistoryMessage, ReplyStats, SessionSummary, StoreStats};
+use crate::api::{
+    AdminDay, AdminPersona, AdminTotals, HistoryMessage, ReplyStats, SessionSummary, StoreStats,
+};
 
 mod error;
 pub mod sqlite;
@@ -68,6 +70,8 @@ pub struct UserProfile {
     pub issuer: String,
     pub subject: String,
     pub name: Option<String>,
+    /// The provider's user name (`preferred_username`: a Hugging Face username).
+    pub username: Option<String>,
     pub email: Option<String>,
     pub avatar_url: Option<String>,
 }
@@ -94,6 +98,38 @@ pub struct ApiKeyRecord {
     pub name: String,
     pub created_at_ms: i64,
     pub last_used_ms: Option<i64>,
+}
+
+/// The operator's view of usage since a day's start (see [`Store::usage_report`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UsageReport {
+    /// Only days with use, oldest first.
+    pub days: Vec<AdminDay>,
+    pub personas: Vec<AdminPersona>,
+    pub owners: Vec<OwnerReport>,
+    pub keys: Vec<KeyReport>,
+    pub totals: AdminTotals,
+}
+
+/// An owner and what it used in the report's period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerReport {
+    pub id: OwnerId,
+    /// `None`: a guest.
+    pub user: Option<UserProfile>,
+    pub messages: u64,
+    pub tokens: u64,
+    pub errors: u64,
+    pub last_seen_ms: i64,
+    pub blocked: bool,
+}
+
+/// Any user's API key, with whose it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyReport {
+    pub key: ApiKeyRecord,
+    pub owner: OwnerId,
+    pub owner_name: Option<String>,
 }
 
 /// The browser went to the provider; this waits for it to come back (`/auth/callback`).
@@ -274,6 +310,23 @@ pub trait Store: Send + Sync {
     /// Revokes the owner's API key whose hash starts with `id_prefix` (its public id); false
     /// when the owner has no such key.
     async fn revoke_api_key(&self, owner: OwnerId, id_prefix: [u8; 8]) -> Result<bool, StoreError>;
+
+    /// Usage per day (UTC days of `day_ms`), persona and owner since `since_ms`, and every API
+    /// key: the Admin panel. At most `max_owners` owners, busiest first (signed-in users are
+    /// listed even when idle).
+    async fn usage_report(
+        &self,
+        since_ms: i64,
+        day_ms: i64,
+        max_owners: usize,
+    ) -> Result<UsageReport, StoreError>;
+
+    /// Blocks (every credential stops working, sign-in is refused) or unblocks an owner; false:
+    /// no such owner.
+    async fn set_blocked(&self, owner: OwnerId, blocked: bool) -> Result<bool, StoreError>;
+
+    /// Revokes any owner's API key by its public id (an admin's action); false: no such key.
+    async fn revoke_any_api_key(&self, id_prefix: [u8; 8]) -> Result<bool, StoreError>;
 
     /// Notes that a credential was just used (at most once a minute is written).
     async fn touch_credential(&self, token: TokenHash) -> Result<(), StoreError>;

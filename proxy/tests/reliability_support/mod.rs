@@ -73,6 +73,9 @@ pub struct Proxy {
     pub state: AppState,
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+    /// Reads `/metrics` on a connection of its own that closes after each answer, so a test
+    /// that counts open connections sees only the ones it made, whatever the pool decides.
+    metrics: reqwest::Client,
     pub dir: tempfile::TempDir,
 }
 
@@ -128,6 +131,11 @@ impl Proxy {
             state,
             addr,
             client: guest_client(addr).await,
+            metrics: reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
             dir,
         }
     }
@@ -152,7 +160,7 @@ impl Proxy {
     /// A counter from `/metrics`.
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self
-            .client
+            .metrics
             .get(self.url("/metrics"))
             .send()
             .await

@@ -13,6 +13,7 @@ use crate::store::StoreError;
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_initial.sql")),
     M::up(include_str!("migrations/0002_owners.sql")),
+    M::up(include_str!("migrations/0003_usernames.sql")),
 ];
 
 /// Brings the file's schema up to this build's version, in one transaction. A file from a newer

@@ -12,10 +12,11 @@ use rusqlite::Connection;
 use super::{
     ApiKeyRecord, CredentialKind, MessageId, NewCredential, OwnerId, OwnerUsage, PendingSignIn,
     Profile, Regeneration, SessionOwner, SignedIn, Store, StoreError, StoreHealth, TokenHash, Turn,
-    UsageRecord, UserMessage, UserProfile, now_ms, trouble::Trouble,
+    UsageRecord, UsageReport, UserMessage, UserProfile, now_ms, trouble::Trouble,
 };
 use crate::api::{HistoryMessage, ReplyStats, SessionSummary, StoreStats};
 
+mod admin;
 mod errors;
 mod messages;
 mod migrations;
@@ -266,6 +267,30 @@ impl Store for SqliteStore {
             owners::revoke_api_key(db, owner, id_prefix)
         })
         .await
+    }
+
+    async fn usage_report(
+        &self,
+        since_ms: i64,
+        day_ms: i64,
+        max_owners: usize,
+    ) -> Result<UsageReport, StoreError> {
+        self.run(false, move |db| {
+            admin::usage_report(db, since_ms, day_ms, max_owners)
+        })
+        .await
+    }
+
+    async fn set_blocked(&self, owner: OwnerId, blocked: bool) -> Result<bool, StoreError> {
+        self.run(true, move |db| {
+            admin::set_blocked(db, owner, blocked, now_ms())
+        })
+        .await
+    }
+
+    async fn revoke_any_api_key(&self, id_prefix: [u8; 8]) -> Result<bool, StoreError> {
+        self.run(true, move |db| admin::revoke_any_api_key(db, id_prefix))
+            .await
     }
 
     async fn touch_credential(&self, token: TokenHash) -> Result<(), StoreError> {

@@ -129,7 +129,7 @@ pub(super) fn touch_credential(
 /// Who the owner is.
 pub(super) fn profile(db: &Connection, owner: OwnerId) -> rusqlite::Result<Option<Profile>> {
     db.prepare_cached(
-        "SELECT kind, issuer, subject, name, email, avatar_url FROM owners WHERE id = ?1",
+        "SELECT kind, issuer, subject, name, email, avatar_url, username FROM owners WHERE id = ?1",
     )?
     .query_row(params![owner.0], |row| {
         let kind: String = row.get(0)?;
@@ -138,6 +138,7 @@ pub(super) fn profile(db: &Connection, owner: OwnerId) -> rusqlite::Result<Optio
                 issuer: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
                 subject: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
                 name: row.get(3)?,
+                username: row.get(6)?,
                 email: row.get(4)?,
                 avatar_url: row.get(5)?,
             })
@@ -252,10 +253,10 @@ pub(super) fn sign_in_user(
     let (user, blocked) = transaction
         .prepare_cached(
             "INSERT INTO owners (kind, issuer, subject, name, email, avatar_url, created_at_ms,
-             last_seen_ms) VALUES ('user', ?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             last_seen_ms, username) VALUES ('user', ?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
              ON CONFLICT (issuer, subject) DO UPDATE SET name = excluded.name,
              email = excluded.email, avatar_url = excluded.avatar_url,
-             last_seen_ms = excluded.last_seen_ms
+             last_seen_ms = excluded.last_seen_ms, username = excluded.username
              RETURNING id, blocked_at_ms",
         )?
         .query_row(
@@ -265,7 +266,8 @@ pub(super) fn sign_in_user(
                 profile.name,
                 profile.email,
                 profile.avatar_url,
-                now_ms
+                now_ms,
+                profile.username
             ],
             |row| {
                 Ok((

@@ -77,7 +77,7 @@ fn write_batch(db: &Connection, batch: &mut Vec<UsageRecord>, trouble: &Trouble)
     batch.clear();
 }
 
-fn insert_usage(db: &Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> {
+pub(super) fn insert_usage(db: &Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> {
     let tx = db.unchecked_transaction()?;
     {
         let mut insert = tx.prepare_cached(
