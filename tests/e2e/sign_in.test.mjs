@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import Provider from 'oidc-provider';
 import {
   clickWidget,
   launchChromium,
@@ -15,10 +14,9 @@ import {
   waitForWasmStarted,
   watchConsole,
 } from './lib/browser.mjs';
-import { freePort, requireEnv, startFakeUpstream, startProxy, stopAll, waitFor } from './lib/servers.mjs';
+import { completeProviderLogin, personName, startProviderAndProxy } from './lib/oidc.mjs';
+import { requireEnv, startFakeUpstream, stopAll, waitFor } from './lib/servers.mjs';
 
-const CLIENT_ID = 'ashley-e2e';
-const CLIENT_SECRET = 'ashley-e2e-client-secret';
 const GUEST_MESSAGE = 'a plan worth keeping';
 const REPLY = 'Kept safely in your account.';
 
@@ -28,8 +26,8 @@ const logDir = join(runDir, 'logs-sign-in');
 
 let upstream;
 let proxy;
-let oidc;
-let oidcServer;
+let issuer;
+let closeProvider;
 const browsers = [];
 
 before(async () => {
@@ -39,55 +37,18 @@ before(async () => {
     args: ['--reply', REPLY],
   });
   // The provider on `localhost`, the proxy on 127.0.0.1: their cookies stay apart.
-  const proxyPort = await freePort();
-  const oidcPort = await freePort();
-  const issuer = `http://localhost:${oidcPort}`;
-  oidc = new Provider(issuer, {
-    clients: [
-      {
-        client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
-        redirect_uris: [`http://127.0.0.1:${proxyPort}/auth/callback`],
-        response_types: ['code'],
-        grant_types: ['authorization_code'],
-        token_endpoint_auth_method: 'client_secret_basic',
-      },
-    ],
-    pkce: { required: () => true },
-    features: { devInteractions: { enabled: true } },
-    claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'] },
-    async findAccount(ctx, id) {
-      return {
-        accountId: id,
-        async claims() {
-          return { sub: id, name: `Person ${id}`, email: `${id}@example.com`, email_verified: true };
-        },
-      };
-    },
-    cookies: { keys: ['ashley-e2e-cookie-key'] },
-  });
-  oidcServer = oidc.listen(oidcPort);
-  proxy = await startProxy({
+  ({ proxy, issuer, close: closeProvider } = await startProviderAndProxy({
     bin: requireEnv('ASHLEY_PROXY_BIN'),
     webDir,
     dataDir: join(runDir, 'data-sign-in'),
     logDir,
     upstreamUrl: upstream.url,
-    port: proxyPort,
-    extraEnv: {
-      OPENID_PROVIDER_URL: issuer,
-      OAUTH_CLIENT_ID: CLIENT_ID,
-      OAUTH_CLIENT_SECRET: CLIENT_SECRET,
-      OAUTH_SCOPES: 'openid profile email',
-      ASHLEY_SIGN_IN_NAME: 'Test Provider',
-      ASHLEY_PUBLIC_URL: `http://127.0.0.1:${proxyPort}`,
-    },
-  });
+  }));
 });
 
 after(async () => {
   for (const browser of browsers) await browser.close();
-  oidcServer?.close();
+  closeProvider?.();
   await stopAll();
 });
 
@@ -119,15 +80,7 @@ async function identityOf(page, identity) {
 /** From the app's Sign in button through the provider's login and consent pages, and back. */
 async function signInAs(page, login) {
   await clickWidget(page, 'sign_in');
-  await page.waitForURL((url) => url.origin === new URL(oidc.issuer).origin, { timeout: 15000 });
-  await page.fill('input[name=login]', login);
-  await page.fill('input[name=password]', 'any password');
-  await Promise.all([page.waitForNavigation({ timeout: 15000 }), page.click('button[type=submit]')]);
-  // The consent step, when this browser's session has no grant for Ashley yet.
-  const consent = await page.$('input[name=prompt][value=consent]');
-  if (consent) {
-    await Promise.all([page.waitForNavigation({ timeout: 15000 }), page.click('button[type=submit]')]);
-  }
+  await completeProviderLogin(page, { issuer, login });
   await page.waitForURL((url) => url.origin === proxy.url, { timeout: 15000 });
   await waitForWasmStarted(page);
 }
@@ -149,7 +102,7 @@ test('a guest signs in with the provider and finds the conversation in the accou
   // app's page, after the return, nothing may fail.
   const sinceReturn = consoleLog.problems.length;
   const signedIn = await identityOf(page, 'user');
-  assert.equal(signedIn.account_name, 'Person ada');
+  assert.equal(signedIn.account_name, personName('ada'));
   const restored = await waitFor('the guest conversation, now the account\'s', async () => {
     const state = await readTestState(page);
     return chatOf(state).includes(GUEST_MESSAGE) ? state : null;

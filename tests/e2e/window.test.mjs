@@ -4,31 +4,33 @@
 // by role, name and text; text is typed with real key presses (xdotool). Screenshots are kept for
 // people, nothing is read off them. Run through window.sh (a private D-Bus session around it).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { enableAccessibility, startBridge, waitForTree } from './lib/atspi.mjs';
+import { enableAccessibility, waitForTree } from './lib/atspi.mjs';
 import { imageIsNonUniform } from './lib/images.mjs';
+import { FAKE_KEY, requireEnv, startFakeUpstream, startProxy, stopAll } from './lib/servers.mjs';
 import {
-  FAKE_KEY,
-  requireEnv,
-  startFakeUpstream,
-  startProcess,
-  startProxy,
-  stopAll,
-  waitFor,
-} from './lib/servers.mjs';
-
-const run = promisify(execFile);
+  COMPOSER_HINT,
+  appWindow,
+  buttonNamed,
+  composerOf,
+  hintOf,
+  isChosen,
+  labelMatching,
+  personasOf,
+  run,
+  sendAndFollowReply,
+  startApp,
+  startXvfb,
+  textOf,
+} from './lib/window.mjs';
 
 // Streamed one word per chunk, slowly enough that polls of the tree see the reply grow.
 const FAKE_REPLY = 'Marmalade telescope: the desktop window reached the fake upstream through the proxy.';
 const CHUNK_DELAY_MS = 120;
 const FIRST_MESSAGE = 'hello from the window test';
 const SECOND_MESSAGE = 'now as the technical persona';
-const COMPOSER_HINT = /^Type your message/;
 
 const artifacts = requireEnv('ASHLEY_E2E_ARTIFACTS');
 const runDir = requireEnv('ASHLEY_E2E_RUN_DIR');
@@ -39,41 +41,9 @@ let proxy;
 let xvfb;
 let app;
 let bridge;
-let display;
 
-/** The X environment the app and the X tools run in. */
-function xEnv() {
-  const env = { ...process.env, DISPLAY: display };
-  delete env.WAYLAND_DISPLAY;
-  return env;
-}
-
-async function screenshot(name) {
-  const path = join(artifacts, name);
-  await run('import', ['-window', 'root', path], { env: xEnv() });
-  return path;
-}
-
-const xdotool = (...args) => run('xdotool', args, { env: xEnv() });
-
-// --- Finding things in the tree the way a screen reader names them ------------------------------
-// The composer: the entry whose hint (AT-SPI's placeholder-text, present while it is empty) asks
-// for a message; once it holds text, the window's only multi-line entry.
-const composerOf = (nodes) => {
-  const entries = nodes.filter((node) => node.role === 'entry');
-  const hinted = entries.find((node) => COMPOSER_HINT.test(node.attributes['placeholder-text'] ?? ''));
-  const multiLine = entries.filter((node) => node.states.includes('multi-line'));
-  return hinted ?? (multiLine.length === 1 ? multiLine[0] : undefined);
-};
-const hintOf = (node) => node.attributes['placeholder-text'] ?? '';
-const buttonNamed = (nodes, name) =>
-  nodes.find((node) => node.role.includes('button') && node.name.replace(/^\W+/u, '') === name);
-const textOf = (node) => node.text ?? node.name;
-const labelMatching = (nodes, pattern) => nodes.find((node) => node.role === 'label' && pattern.test(node.name));
-/** The persona picker's choices: toggle buttons (egui's selectable labels). */
-const personasOf = (nodes) => nodes.filter((node) => node.role === 'toggle button');
-/** Whether a persona button reads as the chosen one (AccessKit's toggled or selected state). */
-const isChosen = (node) => ['checked', 'pressed', 'selected'].some((state) => node.states.includes(state));
+const screenshot = (name) => xvfb.screenshot(name);
+const xdotool = (...args) => xvfb.xdotool(...args);
 
 /** Every chat request the fake upstream received. */
 async function upstreamChats() {
@@ -81,63 +51,9 @@ async function upstreamChats() {
   return (await response.json()).filter((request) => request.path === '/v1/chat/completions');
 }
 
-/**
- * Presses Send through the accessibility tree, then follows the reply to `message` as it streams
- * in (the first reply-like text after the sent message in the conversation): returns the distinct
- * texts the reply showed on the way and whether the Stop button was offered meanwhile.
- */
-async function sendAndFollowReply(message) {
-  const send = await waitForTree(bridge, 'an enabled Send button', (nodes) => {
-    const button = buttonNamed(nodes, 'Send');
-    return button?.states.includes('enabled') ? button : null;
-  });
-  await bridge.act(send, 'click');
-  const seen = [];
-  let stopOffered = false;
-  await waitForTree(
-    bridge,
-    `the whole reply to "${message}" to show in the window`,
-    (nodes) => {
-      if (buttonNamed(nodes, 'Stop')) stopOffered = true;
-      const sent = nodes.findLastIndex((node) => node.role !== 'entry' && textOf(node) === message);
-      if (sent < 0) return false;
-      const reply = nodes
-        .slice(sent + 1)
-        .map((node) => textOf(node)?.trim())
-        .find((text) => text && FAKE_REPLY.startsWith(text));
-      if (reply && seen.at(-1) !== reply) seen.push(reply);
-      return seen.at(-1) === FAKE_REPLY && !buttonNamed(nodes, 'Stop');
-    },
-    { timeoutMs: 30000, intervalMs: 50 },
-  );
-  return { seen, stopOffered };
-}
-
-/** The app's X window: by process id (winit sets _NET_WM_PID), else by its title. */
-async function appWindow() {
-  for (const args of [['--pid', String(app.child.pid)], ['--name', 'Ashley AI']]) {
-    try {
-      const { stdout } = await xdotool('search', ...args);
-      const id = stdout.trim().split('\n').at(-1);
-      if (id) return id;
-    } catch {
-      // xdotool exits 1 when it finds nothing: try the next way.
-    }
-  }
-  return null;
-}
-
 before(async () => {
   mkdirSync(logDir, { recursive: true });
-  // -displayfd: Xvfb picks a free display number itself and prints it on stdout.
-  xvfb = startProcess('Xvfb', 'Xvfb', ['-displayfd', '1', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'], {
-    logPath: join(logDir, 'xvfb.log'),
-  });
-  const number = await waitFor('Xvfb to print its display number', () => {
-    if (!xvfb.isRunning()) throw new Error(`Xvfb exited:\n${xvfb.tail()}`);
-    return xvfb.output.match(/^(\d+)\s*$/m)?.[1];
-  });
-  display = `:${number}`;
+  xvfb = await startXvfb({ logDir, artifacts });
   upstream = await startFakeUpstream({
     bin: requireEnv('ASHLEY_FAKE_UPSTREAM_BIN'),
     logDir,
@@ -155,19 +71,13 @@ before(async () => {
   await enableAccessibility(run);
   // Fresh XDG directories (window.sh made XDG_RUNTIME_DIR and XDG_CONFIG_HOME private): the
   // window starts with no remembered conversation.
-  const home = join(runDir, 'home');
-  for (const dir of ['data', 'cache']) mkdirSync(join(home, dir), { recursive: true });
-  app = startProcess('ashley', requireEnv('ASHLEY_APP_BIN'), ['--server', proxy.url], {
-    logPath: join(logDir, 'ashley-app.log'),
-    env: {
-      ...xEnv(),
-      LIBGL_ALWAYS_SOFTWARE: '1',
-      XDG_DATA_HOME: join(home, 'data'),
-      XDG_CACHE_HOME: join(home, 'cache'),
-      RUST_LOG: 'info',
-    },
-  });
-  bridge = startBridge(app.child.pid);
+  ({ app, bridge } = startApp({
+    bin: requireEnv('ASHLEY_APP_BIN'),
+    xvfb,
+    serverUrl: proxy.url,
+    home: join(runDir, 'home'),
+    logDir,
+  }));
 });
 
 after(async () => {
@@ -209,7 +119,7 @@ test('the window registers an accessibility tree with the composer, Send, person
 });
 
 test('a message typed into the composer reaches the upstream and the streamed reply is read back', { timeout: 60000 }, async () => {
-  const windowId = await appWindow();
+  const windowId = await appWindow(xvfb, app);
   assert.ok(windowId, 'xdotool finds the app window');
   // Without a window manager the window takes the keyboard only when given the focus.
   await xdotool('windowfocus', '--sync', windowId);
@@ -221,7 +131,7 @@ test('a message typed into the composer reaches the upstream and the streamed re
   await waitForTree(bridge, `the composer to hold "${FIRST_MESSAGE}"`, (nodes) => composerOf(nodes)?.text === FIRST_MESSAGE);
   await screenshot('02-typed.png');
 
-  const { seen, stopOffered } = await sendAndFollowReply(FIRST_MESSAGE);
+  const { seen, stopOffered } = await sendAndFollowReply(bridge, FIRST_MESSAGE, FAKE_REPLY);
   await screenshot('03-reply.png');
   assert.ok(stopOffered, 'a Stop button was offered while the reply streamed');
   assert.ok(seen.length >= 2, `the reply grew while it streamed (read ${seen.length} texts: ${JSON.stringify(seen)})`);
@@ -247,7 +157,7 @@ test('choosing a persona in the picker changes the system prompt the upstream re
   // This time the text goes in through AT-SPI's EditableText, as assistive tools enter it.
   await bridge.setText(composerOf(await bridge.tree()), SECOND_MESSAGE);
   await waitForTree(bridge, `the composer to hold "${SECOND_MESSAGE}"`, (nodes) => composerOf(nodes)?.text === SECOND_MESSAGE);
-  await sendAndFollowReply(SECOND_MESSAGE);
+  await sendAndFollowReply(bridge, SECOND_MESSAGE, FAKE_REPLY);
   await screenshot('04-technical-persona.png');
   const chats = await upstreamChats();
   assert.equal(chats.length, 2, 'the upstream got a second chat request');
