@@ -92,11 +92,12 @@ async fn spawn_proxy(
         // Anyone may call `/v1` (the figures are comparable across releases; the key check's
         // cost is its own row).
         .env("ASHLEY_V1", "open")
-        // No daily budgets: a benchmark sends far more than a day's worth.
-        .env("ASHLEY_GUEST_DAILY_MESSAGES", "0")
-        .env("ASHLEY_GUEST_DAILY_TOKENS", "0")
-        .env("ASHLEY_DAILY_MESSAGES", "0")
-        .env("ASHLEY_DAILY_TOKENS", "0")
+        // Budgets no benchmark reaches, so every turn is checked against one as by default
+        // (with none at all the check is skipped).
+        .env("ASHLEY_GUEST_DAILY_MESSAGES", "1000000000")
+        .env("ASHLEY_GUEST_DAILY_TOKENS", "1000000000000")
+        .env("ASHLEY_DAILY_MESSAGES", "1000000000")
+        .env("ASHLEY_DAILY_TOKENS", "1000000000000")
         // The default level, as deployed; the log goes to a file so the table stays readable.
         .env("ASHLEY_LOG", "info")
         .stdout(Stdio::null())

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   clickWidget,
+  keepOnLoopback,
   launchChromium,
   readTestState,
   waitForWasmStarted,
@@ -55,6 +56,7 @@ after(async () => {
 async function openApp() {
   const browser = await launchChromium();
   browsers.push(browser);
+  await keepOnLoopback(browser.context);
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   const consoleLog = watchConsole(page);
   await page.goto(proxy.url, { waitUntil: 'load' });

@@ -49,6 +49,17 @@ export async function launchChromium() {
  * exceptions (a Rust panic reaches the console through eframe's panic hook), failed requests
  * and any message mentioning "panicked".
  */
+/**
+ * Refuses every request off loopback in `context`: the tests' servers are all on loopback, and
+ * a page (the provider's @imports a web font) must not wait on the network of the machine.
+ */
+export async function keepOnLoopback(context) {
+  await context.route(
+    (at) => !['127.0.0.1', 'localhost', '[::1]'].includes(at.hostname),
+    (route) => route.abort('blockedbyclient'),
+  );
+}
+
 export function watchConsole(page) {
   const messages = [];
   const problems = [];

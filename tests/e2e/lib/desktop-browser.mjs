@@ -15,7 +15,7 @@
 // the shell wrapper's trap ends them if the run is stopped.
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchChromium } from './browser.mjs';
+import { keepOnLoopback, launchChromium } from './browser.mjs';
 import { completeProviderLogin } from './oidc.mjs';
 import { recordPid, requireEnv } from './servers.mjs';
 
@@ -47,12 +47,7 @@ try {
   const port = new URL(url).searchParams.get('port');
   if (!port) throw new Error(`the app opened ${url}, which names no loopback port`);
   browser = await launchChromium();
-  // Everything here is on loopback; the provider's pages @import a web font, which must not
-  // make a page's load wait on the network of the machine this runs on.
-  await browser.context.route(
-    (at) => !['127.0.0.1', 'localhost', '[::1]'].includes(at.hostname),
-    (route) => route.abort('blockedbyclient'),
-  );
+  await keepOnLoopback(browser.context);
   page = browser.context.pages()[0] ?? (await browser.context.newPage());
   report('step', { what: 'Chromium started' });
   await page.goto(url, { waitUntil: 'load', timeout: 15000 });
