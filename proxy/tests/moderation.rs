@@ -167,19 +167,7 @@ async fn from_flags(flags: &[&str]) -> Harness {
         "--openai-base-url",
         &base_url,
     ];
-    // `/v1` for anyone: these tests are about what it answers, not who may ask.
-    args.extend_from_slice(&[
-        "--v1",
-        "open",
-        "--daily-messages",
-        "0",
-        "--daily-tokens",
-        "0",
-        "--guest-daily-messages",
-        "0",
-        "--guest-daily-tokens",
-        "0",
-    ]);
+    args.extend_from_slice(&common::OPEN_PROXY_ARGS);
     args.extend_from_slice(flags);
     let data_dir = tempfile::tempdir().unwrap();
     let config = Config {

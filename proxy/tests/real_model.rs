@@ -159,19 +159,7 @@ async fn proxy_with_flags(llama: &LlamaServer, flags: &[&str]) -> Harness {
         "--personas",
         personas.to_str().unwrap(),
     ];
-    // `/v1` for anyone: these tests are about what it answers, not who may ask.
-    args.extend_from_slice(&[
-        "--v1",
-        "open",
-        "--daily-messages",
-        "0",
-        "--daily-tokens",
-        "0",
-        "--guest-daily-messages",
-        "0",
-        "--guest-daily-tokens",
-        "0",
-    ]);
+    args.extend_from_slice(&common::OPEN_PROXY_ARGS);
     args.extend_from_slice(flags);
     let cli = Cli::try_parse_from(args).unwrap();
     let config = Config {

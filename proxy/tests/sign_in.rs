@@ -202,6 +202,19 @@ impl Browser {
         session
     }
 
+    /// `POST /api/keys` with `name`: the answer as JSON (the key is in it, this once).
+    async fn create_key(&mut self, site: &Site, name: &str) -> (StatusCode, Value) {
+        let created = self
+            .request(
+                reqwest::Method::POST,
+                &site.url("/api/keys"),
+                Some(json!({ "name": name })),
+            )
+            .await;
+        let body = serde_json::from_str(&created.body).unwrap_or(Value::Null);
+        (created.status, body)
+    }
+
     async fn sessions(&mut self, site: &Site) -> Vec<String> {
         let list: SessionList =
             serde_json::from_str(&self.get(&site.url("/api/sessions")).await.body).unwrap();
@@ -640,31 +653,14 @@ async fn api_keys_belong_to_accounts_are_shown_once_open_v1_and_stop_when_revoke
     // A guest has no keys.
     let mut guest = Browser::new();
     guest.chat(&site, "hello").await;
-    let refused = guest
-        .request(
-            reqwest::Method::POST,
-            &site.url("/api/keys"),
-            Some(json!({"name": "x"})),
-        )
-        .await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
-    assert!(
-        refused.body.contains("account_required"),
-        "{}",
-        refused.body
-    );
+    let (status, refused) = guest.create_key(&site, "x").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["error"]["code"], "account_required");
 
     let mut ada = Browser::new();
     assert_eq!(ada.sign_in(&site).await.status, StatusCode::SEE_OTHER);
-    let created = ada
-        .request(
-            reqwest::Method::POST,
-            &site.url("/api/keys"),
-            Some(json!({"name": " laptop "})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let created: Value = serde_json::from_str(&created.body).unwrap();
+    let (status, created) = ada.create_key(&site, " laptop ").await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     let key = created["key"].as_str().unwrap().to_owned();
     let id = created["id"].as_str().unwrap().to_owned();
     assert!(key.starts_with("sk-ashley-"), "{key}");
@@ -795,15 +791,8 @@ async fn a_used_up_quota_is_a_429_with_the_reset_in_the_app_and_openai_s_shape_o
     // A user's key on /v1: OpenAI's insufficient_quota.
     let mut ada = Browser::new();
     assert_eq!(ada.sign_in(&site).await.status, StatusCode::SEE_OTHER);
-    let created = ada
-        .request(
-            reqwest::Method::POST,
-            &site.url("/api/keys"),
-            Some(json!({"name": "sdk"})),
-        )
-        .await;
-    let key: Value = serde_json::from_str(&created.body).unwrap();
-    let key = key["key"].as_str().unwrap().to_owned();
+    let (_, created) = ada.create_key(&site, "sdk").await;
+    let key = created["key"].as_str().unwrap().to_owned();
     let client = Client::builder().no_proxy().build().unwrap();
     let ask = || {
         client
@@ -871,14 +860,7 @@ async fn only_admins_reach_the_admin_panel_which_blocks_users_and_revokes_keys()
     assert_eq!(ada.sign_in(&site).await.status, StatusCode::SEE_OTHER);
     ada.chat(&site, "Ada's question").await;
     assert!(!ada.me(&site).await.admin);
-    let created = ada
-        .request(
-            reqwest::Method::POST,
-            &site.url("/api/keys"),
-            Some(json!({"name": "laptop"})),
-        )
-        .await;
-    let created: Value = serde_json::from_str(&created.body).unwrap();
+    let (_, created) = ada.create_key(&site, "laptop").await;
     let key = created["key"].as_str().unwrap().to_owned();
     let key_id = created["id"].as_str().unwrap().to_owned();
     let (status, _) = admin_get(&mut ada, &site, "/api/admin?days=7").await;

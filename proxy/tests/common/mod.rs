@@ -28,6 +28,21 @@ pub struct Harness {
 
 /// `/v1` for anyone and no daily budgets: these tests are about what the proxy answers;
 /// `sign_in.rs` and `authorization.rs` are about who may ask, and how much.
+/// The same as [`open_v1`] for a spawned `ashley-proxy`: `/v1` for anyone and no daily
+/// budgets, for tests about what the proxy answers, not who may ask.
+pub const OPEN_PROXY_ARGS: [&str; 10] = [
+    "--v1",
+    "open",
+    "--daily-messages",
+    "0",
+    "--daily-tokens",
+    "0",
+    "--guest-daily-messages",
+    "0",
+    "--guest-daily-tokens",
+    "0",
+];
+
 pub fn open_v1() -> ashley_proxy::config::Accounts {
     ashley_proxy::config::Accounts {
         v1: ashley_proxy::config::V1Access::Open,
