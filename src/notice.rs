@@ -55,6 +55,8 @@ fn class_of(code: ErrorCode) -> Option<Class> {
         | C::UnknownPersona
         | C::UnknownSession
         | C::NothingToRegenerate
+        | C::InvalidTitle
+        | C::InvalidQuery
         | C::InvalidMessages
         | C::UnsupportedRole
         | C::UnsupportedContent

@@ -9,6 +9,22 @@
 //! - `POST   /api/sessions/{id}/messages`        [`SendMessage`] -> `text/event-stream` of [`ChatEvent`]
 //! - `POST   /api/sessions/{id}/regenerate`      [`Regenerate`]  -> `text/event-stream` of [`ChatEvent`]
 //! - `GET    /api/status`                        -> [`Status`]
+//! - `GET    /api/conversations`                 -> [`ConversationList`] (pinned first, then most
+//!                                                  recently active)
+//! - `POST   /api/conversations`                 -> 201 [`ConversationSummary`] (a new, empty one)
+//! - `GET    /api/conversations/{id}`            -> [`History`]
+//! - `PATCH  /api/conversations/{id}`            [`ConversationPatch`] -> [`ConversationSummary`]
+//! - `DELETE /api/conversations/{id}`            -> 204 (hidden at once; gone for good after
+//!                                                  [`UNDO_DELETE_SECS`] unless restored)
+//! - `POST   /api/conversations/{id}/restore`    -> [`ConversationSummary`] (undo a delete)
+//! - `POST   /api/conversations/{id}/messages`   [`SendMessage`] -> `text/event-stream` of [`ChatEvent`]
+//! - `POST   /api/conversations/{id}/regenerate` [`Regenerate`]  -> `text/event-stream` of [`ChatEvent`]
+//! - `GET    /api/search?q=TEXT`                 -> [`SearchResults`] (titles and message text of
+//!                                                  the caller's conversations)
+//!
+//! The `/api/sessions` routes are the v0.2 names of the same conversations and keep working for
+//! one release: `GET/POST /api/sessions`, `GET/DELETE /api/sessions/{id}`,
+//! `POST /api/sessions/{id}/messages` and `/regenerate`.
 //! - `GET    /api/me`                            -> [`Me`] (who the credential stands for)
 //! - `DELETE /api/me`                            -> 204 (the account or guest and all it owns)
 //! - `POST   /api/auth/guest`                    -> 201 [`GuestToken`] (the desktop app's bearer token)
@@ -216,6 +232,10 @@ pub enum ErrorCode {
     UnknownPersona,
     UnknownSession,
     NothingToRegenerate,
+    /// A conversation title that is empty or over [`MAX_TITLE_CHARS`].
+    InvalidTitle,
+    /// A search query that is empty or over [`MAX_QUERY_CHARS`].
+    InvalidQuery,
     InvalidMessages,
     UnsupportedRole,
     UnsupportedContent,
@@ -287,6 +307,8 @@ impl ErrorCode {
             Self::UnknownPersona => "unknown_persona",
             Self::UnknownSession => "unknown_session",
             Self::NothingToRegenerate => "nothing_to_regenerate",
+            Self::InvalidTitle => "invalid_title",
+            Self::InvalidQuery => "invalid_query",
             Self::InvalidMessages => "invalid_messages",
             Self::UnsupportedRole => "unsupported_role",
             Self::UnsupportedContent => "unsupported_content",
@@ -513,6 +535,77 @@ pub struct SessionSummary {
     pub messages: u64,
     /// The start of the first message (empty for a new conversation).
     pub title: String,
+}
+
+/// How long a deleted conversation can be restored (`POST /api/conversations/{id}/restore`).
+pub const UNDO_DELETE_SECS: u64 = 600;
+
+/// The longest conversation title, in characters.
+pub const MAX_TITLE_CHARS: usize = 120;
+
+/// The longest search query, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// The most hits `GET /api/search` answers.
+pub const MAX_SEARCH_HITS: usize = 50;
+
+/// `GET /api/conversations`: all of the caller's conversations, pinned ones first, each group
+/// most recently active first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationList {
+    pub conversations: Vec<ConversationSummary>,
+}
+
+/// One conversation in the list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub id: String,
+    /// Named by the model after the first exchange, or by its owner; until then the first words
+    /// of the first message; empty for a conversation with no message yet (the app shows
+    /// "New chat").
+    pub title: String,
+    pub pinned: bool,
+    /// Unix time in milliseconds.
+    pub created_at_ms: i64,
+    /// The last message, or the creation (Unix ms): what the list groups by.
+    pub updated_at_ms: i64,
+    pub messages: u64,
+}
+
+/// Body of `PATCH /api/conversations/{id}`: the fields to change (absent: unchanged).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationPatch {
+    /// 1 to [`MAX_TITLE_CHARS`] characters after trimming; the model no longer renames it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<bool>,
+}
+
+/// `GET /api/search?q=`: the best matches first, at most [`MAX_SEARCH_HITS`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchResults {
+    pub query: String,
+    pub hits: Vec<SearchHit>,
+}
+
+/// A conversation whose title, or one message, matches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub conversation_id: String,
+    pub title: String,
+    /// The matching message (where to jump); `None`: the title matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<i64>,
+    /// The message's role; `None` for a title hit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// A short excerpt around the match (or the title), on one line.
+    pub snippet: String,
+    /// The matched words in `snippet`: `[start, end)` byte offsets on char boundaries, ascending.
+    pub marks: Vec<[u32; 2]>,
+    /// The message's (or the conversation's last activity's) Unix time in milliseconds.
+    pub at_ms: i64,
 }
 
 /// `POST /api/auth/token`: the one-time code a desktop sign-in handed to the app's loopback

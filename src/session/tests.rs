@@ -82,7 +82,7 @@ impl ChatBackend for Recorder {
 
 /// Every code the proxy can answer (the app's `match` on them is exhaustive; this list is what
 /// the tests drive through).
-const ALL_CODES: [ErrorCode; 49] = [
+const ALL_CODES: [ErrorCode; 51] = [
     ErrorCode::InvalidBody,
     ErrorCode::MalformedJson,
     ErrorCode::UnsupportedMediaType,
@@ -95,6 +95,8 @@ const ALL_CODES: [ErrorCode; 49] = [
     ErrorCode::UnknownPersona,
     ErrorCode::UnknownSession,
     ErrorCode::NothingToRegenerate,
+    ErrorCode::InvalidTitle,
+    ErrorCode::InvalidQuery,
     ErrorCode::InvalidMessages,
     ErrorCode::UnsupportedRole,
     ErrorCode::UnsupportedContent,
