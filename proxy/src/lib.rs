@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> axum::Router {
     };
 
     let api = routes::app::routes()
+        .merge(routes::conversations::routes())
         .merge(routes::auth::api())
         .merge(routes::keys::routes())
         .merge(routes::admin::routes())

@@ -93,7 +93,8 @@ impl AppState {
             rate_limit_per_minute: config.rate_limit_per_minute,
             history_messages: config.history_messages,
             context_tokens: config.context_tokens,
-            session_ttl: config.session_ttl,
+            guest_ttl: config.guest_ttl,
+            model_titles: config.model_titles,
             guest_lifetime_ms: config
                 .accounts
                 .guests
@@ -179,9 +180,14 @@ impl AppState {
         self.inner.config.personas.get(id)
     }
 
-    /// Deletes sessions idle longer than the configured time to live.
+    /// Deletes guests' conversations idle longer than the configured time to live.
     pub async fn expire_idle_sessions(&self) -> Result<usize, StoreError> {
         self.inner.chat.expire_idle_sessions().await
+    }
+
+    /// Deletes for good the conversations deleted longer than the undo window ago.
+    pub async fn purge_deleted_conversations(&self) -> Result<usize, StoreError> {
+        self.inner.chat.purge_deleted().await
     }
 
     /// The cached reachability; starts a background check when the cached one is stale.
@@ -273,22 +279,28 @@ impl AppState {
     }
 }
 
-/// Deletes idle sessions periodically; stops when the state is dropped.
+/// Deletes idle guests' conversations and purges deleted ones periodically; stops when the state is dropped.
 fn spawn_sweeper(inner: Weak<Inner>) {
     tokio::spawn(async move {
-        let every = Duration::from_secs(600);
+        // Often enough that a deleted conversation goes soon after its undo window.
+        let every = Duration::from_secs(600).min(crate::chat::UNDO_DELETE / 2);
         loop {
             let Some(inner) = inner.upgrade() else {
                 return;
             };
             let every = every
-                .min(inner.config.session_ttl / 4)
+                .min(inner.config.guest_ttl / 4)
                 .max(Duration::from_secs(1));
             let state = AppState { inner };
             match state.expire_idle_sessions().await {
                 Ok(0) => {}
                 Ok(count) => tracing::info!("removed {count} idle sessions"),
                 Err(err) => tracing::warn!("could not remove idle sessions: {err}"),
+            }
+            match state.purge_deleted_conversations().await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!("purged {count} deleted conversations"),
+                Err(err) => tracing::warn!("could not purge deleted conversations: {err}"),
             }
             match state.store().expire_credentials().await {
                 Ok(0) => {}

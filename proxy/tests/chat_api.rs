@@ -301,7 +301,7 @@ async fn stopping_the_stream_stores_what_arrived_as_partial() {
 #[tokio::test]
 async fn idle_sessions_expire() {
     let harness = Harness::live_with(|config| ashley_proxy::Config {
-        session_ttl: Duration::from_millis(50),
+        guest_ttl: Duration::from_millis(50),
         ..config
     })
     .await;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ashley_proxy::{
     api::{History, Role, StoreStats},
-    store::{SqliteStore, Store as _, StoreOptions},
+    store::{CredentialKind, SqliteStore, Store as _, StoreOptions, TokenHash},
 };
 
 /// Made by `fixtures/make-v0.1.0-fixture.sh` with the v0.1.0 proxy (see fixtures/README.md).
@@ -47,7 +47,7 @@ async fn a_v0_1_0_database_upgrades_with_every_message_and_stat_kept() {
     );
     assert_eq!(store.usage().await.unwrap().len(), FIXTURE_USAGE_ROWS);
     drop(store);
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
 
     // The fixture is what its README says: the regenerated turn kept one reply with stats,
     // the second session ends in a reply the client cut off.
@@ -71,6 +71,45 @@ async fn a_v0_1_0_database_upgrades_with_every_message_and_stat_kept() {
         .unwrap()
         .unwrap();
     assert_eq!(&again, second);
+}
+
+#[tokio::test]
+async fn version_4_makes_the_old_messages_searchable_and_lists_them_untitled() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(FIXTURE, dir.path().join("ashley.sqlite3")).unwrap();
+    let expected: Vec<History> = serde_json::from_str(HISTORIES).unwrap();
+    let store = SqliteStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let owner = store
+        .create_guest(TokenHash([1; 32]), CredentialKind::Bearer, i64::MAX)
+        .await
+        .unwrap();
+    // Unowned (v0.1.0) conversations are nobody's to search until an owner adopts them.
+    assert!(store.search(owner, "cafe", 10).await.unwrap().is_empty());
+    let first = &expected[0];
+    assert!(store.adopt_session(&first.session_id, owner).await.unwrap());
+    let hits = store.search(owner, "cafe", 10).await.unwrap();
+    // The message, and the demo reply that quoted it.
+    assert!(
+        hits.iter()
+            .any(|hit| hit.message_id == Some(first.messages[2].id)),
+        "{hits:?}"
+    );
+    assert!(
+        hits.iter()
+            .all(|hit| hit.conversation_id == first.session_id)
+    );
+    let listed = store.conversations_of(owner, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0].pinned);
+    assert!(!listed[0].title.is_empty());
+    assert!(
+        first.messages[0]
+            .content
+            .starts_with(listed[0].title.trim_end_matches('…')),
+        "{}",
+        listed[0].title
+    );
+    assert_eq!(listed[0].messages, 4);
 }
 
 #[test]

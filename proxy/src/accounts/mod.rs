@@ -165,9 +165,14 @@ impl Authorize for OwnerCheck {
             match action {
                 // Without an identity, the core makes the caller a guest.
                 Action::CreateSession => Ok(()),
-                Action::ReadSession(id) | Action::ClearSession(id) | Action::Chat(id) => {
-                    self.may_use(caller, id).await
-                }
+                Action::ReadSession(id)
+                | Action::ClearSession(id)
+                | Action::ChangeSession(id)
+                | Action::Chat(id) => self.may_use(caller, id).await,
+                // A deleted conversation has no owner to check here: the store restores only
+                // the caller's own.
+                Action::RestoreSession(_) if caller.owner.is_some() => Ok(()),
+                Action::RestoreSession(_) => Err(ChatError::unknown_session()),
                 // `/v1` keys come with the accounts' API keys; until then it is what it was.
                 Action::Complete => Ok(()),
             }

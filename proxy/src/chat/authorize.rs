@@ -25,6 +25,10 @@ pub enum Action<'a> {
     CreateSession,
     ReadSession(&'a str),
     ClearSession(&'a str),
+    /// Rename, pin or delete a conversation.
+    ChangeSession(&'a str),
+    /// Undo a conversation's delete (the store finds only the caller's own).
+    RestoreSession(&'a str),
     /// Send a message to, or regenerate in, a stored session.
     Chat(&'a str),
     /// A stateless `/v1` completion.

@@ -24,6 +24,7 @@ use crate::{
 
 mod authorize;
 mod context;
+mod conversations;
 mod error;
 mod event;
 pub mod fit;
@@ -33,11 +34,13 @@ mod reply;
 mod reply_row;
 #[cfg(test)]
 mod tests;
+mod title;
 mod turn;
 pub mod validate;
 
 pub use authorize::{Action, AllowAll, Authorize, Caller};
 pub use context::context;
+pub use conversations::UNDO_DELETE;
 pub use error::{ChatError, QuotaKind};
 pub use event::{Completed, Done, TurnEvent};
 pub use persist::SharedStore;
@@ -73,7 +76,11 @@ pub struct ChatParts {
     pub history_messages: usize,
     /// The model's context in tokens; 0: unknown (only the provider's overflow error trims).
     pub context_tokens: usize,
-    pub session_ttl: Duration,
+    /// How long a guest's conversation may stay idle before the sweep deletes it (a signed-in
+    /// user's stay until deleted).
+    pub guest_ttl: Duration,
+    /// Whether the model names conversations after their first reply.
+    pub model_titles: bool,
     /// How long a new guest's credential lasts; `None`: no guests (`ASHLEY_GUESTS=off`).
     pub guest_lifetime_ms: Option<i64>,
     /// Daily budgets, checked before the model is asked.
@@ -210,9 +217,9 @@ impl Chat {
         persist::stats(&*self.inner.store).await
     }
 
-    /// Deletes sessions idle longer than the configured time to live.
+    /// Deletes guests' conversations idle longer than the configured time to live.
     pub async fn expire_idle_sessions(&self) -> Result<usize, StoreError> {
-        persist::expire_idle_sessions(&*self.inner.store, self.inner.session_ttl).await
+        persist::expire_idle_sessions(&*self.inner.store, self.inner.guest_ttl).await
     }
 }
 

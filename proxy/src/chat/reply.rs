@@ -296,6 +296,7 @@ impl Reply {
     async fn finish(&mut self, ending: Ending) -> Option<TurnEvent> {
         let (stats, usage, store) = self.conclude(&ending);
         let stored = store.is_some();
+        let session_id = store.as_ref().map(|saving| saving.reply.session_id.clone());
         // The store write runs as its own task: it completes even if this future is dropped.
         let saved = match store {
             Some(saving) => match self.chat.inner.tasks.spawn(saving.write()).await {
@@ -312,6 +313,9 @@ impl Reply {
                     Ok(None) => return Some(TurnEvent::Failed(ChatError::NotSaved)),
                     Err(err) => return Some(TurnEvent::Failed(ChatError::Store(err))),
                 };
+                if let (Some(session_id), Some(_)) = (session_id, reply_id) {
+                    self.chat.name_later(session_id, self.plan.persona.clone());
+                }
                 Some(TurnEvent::Done(Done {
                     reply_id,
                     stats,

@@ -2,7 +2,7 @@
 
 use super::{ChatError, Conversation, Speaker};
 use crate::{
-    api::{ErrorCode, MAX_MESSAGE_CHARS},
+    api::{ErrorCode, MAX_MESSAGE_CHARS, MAX_QUERY_CHARS, MAX_TITLE_CHARS},
     personas::{Persona, Personas},
 };
 
@@ -71,6 +71,49 @@ pub fn message(text: &str) -> Result<(), ChatError> {
         ));
     }
     Ok(())
+}
+
+/// A conversation title its owner chose: trimmed, 1 to [`MAX_TITLE_CHARS`] characters on one
+/// line. Returns it trimmed.
+pub fn title(text: &str) -> Result<String, ChatError> {
+    let title = text.trim();
+    let invalid = |message: String| ChatError::invalid(ErrorCode::InvalidTitle, message, "title");
+    if title.is_empty() {
+        return Err(invalid(
+            "The title is empty; type a name for the conversation.".to_owned(),
+        ));
+    }
+    let chars = title.chars().count();
+    if chars > MAX_TITLE_CHARS {
+        return Err(invalid(format!(
+            "The title is {chars} characters long; the limit is {MAX_TITLE_CHARS}. Shorten it and save again."
+        )));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(invalid(
+            "The title has a line break, tab or other control character; use one line of plain text."
+                .to_owned(),
+        ));
+    }
+    Ok(title.to_owned())
+}
+
+/// A search query: trimmed, 1 to [`MAX_QUERY_CHARS`] characters. Returns it trimmed.
+pub fn query(text: &str) -> Result<String, ChatError> {
+    let query = text.trim();
+    let invalid = |message: String| ChatError::invalid(ErrorCode::InvalidQuery, message, "q");
+    if query.is_empty() {
+        return Err(invalid(
+            "The search is empty; type a word to look for.".to_owned(),
+        ));
+    }
+    let chars = query.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(invalid(format!(
+            "The search is {chars} characters long; the limit is {MAX_QUERY_CHARS}. Use fewer words."
+        )));
+    }
+    Ok(query.to_owned())
 }
 
 /// A `/v1` conversation: 1 to [`MAX_MESSAGES`] messages of at most [`MAX_MESSAGE_CHARS`]

@@ -59,9 +59,17 @@ pub struct Cli {
     /// Set by Hugging Face on a Space: the Space's own host name.
     #[arg(long, env = "SPACE_HOST", hide = true)]
     pub space_host: Option<String>,
-    /// Hours a session may stay idle before it is deleted.
-    #[arg(long, env = "ASHLEY_SESSION_TTL_HOURS", default_value_t = 24)]
-    pub session_ttl_hours: u64,
+    /// Hours a guest's conversation may stay idle before it is deleted [default: 24]. A signed-in
+    /// user's conversations stay until they delete them.
+    #[arg(long, env = "ASHLEY_GUEST_TTL_HOURS")]
+    pub guest_ttl_hours: Option<u64>,
+    /// Whether the model names each conversation after its first reply (a short call that no
+    /// daily budget counts); `off`: conversations keep the first words of their first message.
+    #[arg(long, env = "ASHLEY_MODEL_TITLES", default_value = "on", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub model_titles: bool,
+    /// The old name of ASHLEY_GUEST_TTL_HOURS, still read when that is not set.
+    #[arg(long, env = "ASHLEY_SESSION_TTL_HOURS")]
+    pub session_ttl_hours: Option<u64>,
     /// Stored messages sent upstream as context before the new message.
     #[arg(long, env = "ASHLEY_HISTORY_MESSAGES", default_value_t = 20)]
     pub history_messages: usize,

@@ -73,7 +73,11 @@ pub struct Config {
     pub public_url: Option<Url>,
     /// Sign-in, guests, credential lifetime.
     pub accounts: Accounts,
-    pub session_ttl: Duration,
+    /// How long a guest's conversation may stay idle (`ASHLEY_GUEST_TTL_HOURS`, formerly
+    /// `ASHLEY_SESSION_TTL_HOURS`); a signed-in user's stay until deleted.
+    pub guest_ttl: Duration,
+    /// The model names conversations after their first reply (`ASHLEY_MODEL_TITLES`).
+    pub model_titles: bool,
     pub history_messages: usize,
     /// The model's context size in tokens; 0 means unknown (see [`crate::chat::fit`]).
     pub context_tokens: usize,
@@ -113,7 +117,8 @@ impl Default for Config {
             trusted_proxies: 0,
             public_url: None,
             accounts: Accounts::default(),
-            session_ttl: Duration::from_secs(24 * 3600),
+            guest_ttl: Duration::from_secs(24 * 3600),
+            model_titles: true,
             history_messages: 20,
             context_tokens: 0,
             moderation: ModerationMode::Local,

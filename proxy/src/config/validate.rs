@@ -41,6 +41,9 @@ fn is_hugging_face(url: &Url) -> bool {
 /// Smaller than any chat model's context: a typo (a missing zero), not a model.
 const MIN_CONTEXT_TOKENS: usize = 256;
 
+/// `ASHLEY_GUEST_TTL_HOURS` when neither it nor its old name is set.
+const DEFAULT_GUEST_TTL_HOURS: u64 = 24;
+
 /// OpenAI's own API: the only provider known to serve `/v1/moderations`. Decided from the host
 /// rather than by probing at start-up: a probe that fails for a moment (network, a restart)
 /// would silently swap the safety check, and the answer would depend on when the proxy started.
@@ -161,8 +164,14 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if cli.session_ttl_hours == 0 {
-            return Err(invalid("ASHLEY_SESSION_TTL_HOURS", "must be at least 1"));
+        let (guest_ttl_hours, guest_ttl_setting) =
+            match (cli.guest_ttl_hours, cli.session_ttl_hours) {
+                (Some(hours), _) => (hours, "ASHLEY_GUEST_TTL_HOURS"),
+                (None, Some(hours)) => (hours, "ASHLEY_SESSION_TTL_HOURS"),
+                (None, None) => (DEFAULT_GUEST_TTL_HOURS, "ASHLEY_GUEST_TTL_HOURS"),
+            };
+        if guest_ttl_hours == 0 {
+            return Err(invalid(guest_ttl_setting, "must be at least 1"));
         }
         if cli.history_messages > 200 {
             return Err(invalid("ASHLEY_HISTORY_MESSAGES", "must be at most 200"));
@@ -204,7 +213,8 @@ impl Config {
             trusted_proxies: cli.trusted_proxies,
             public_url,
             accounts,
-            session_ttl: Duration::from_secs(cli.session_ttl_hours.saturating_mul(3600)),
+            guest_ttl: Duration::from_secs(guest_ttl_hours.saturating_mul(3600)),
+            model_titles: cli.model_titles,
             history_messages: cli.history_messages,
             context_tokens: cli.context_tokens,
             moderation,

@@ -10,6 +10,7 @@ use axum::{
 use tokio::sync::mpsc;
 
 use crate::{
+    accounts::NewGuest,
     api::{
         ChatEvent, History, PersonaList, Regenerate, SendMessage, SessionCreated, SessionList,
         Status,
@@ -56,17 +57,26 @@ async fn create_session(
     ClientCaller(caller): ClientCaller,
 ) -> Result<Response, ApiError> {
     let (session_id, guest) = state.chat().create_session(&caller).await?;
-    let mut response = (StatusCode::CREATED, Json(SessionCreated { session_id })).into_response();
+    let response = (StatusCode::CREATED, Json(SessionCreated { session_id })).into_response();
+    Ok(with_guest_cookie(&state, response, guest.as_ref()))
+}
+
+/// A new guest's credential goes to the browser as the cookie that owns what it made.
+pub(super) fn with_guest_cookie(
+    state: &AppState,
+    mut response: Response,
+    guest: Option<&NewGuest>,
+) -> Response {
     if let Some(guest) = guest {
         let cookie = state
             .cookies()
             .set_cookie(&guest.token, guest.max_age_secs());
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
-    Ok(response)
+    response
 }
 
-async fn history(
+pub(super) async fn history(
     State(state): State<AppState>,
     ClientCaller(caller): ClientCaller,
     AppPath(session_id): AppPath<String>,
@@ -87,7 +97,7 @@ async fn clear_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn send_message(
+pub(super) async fn send_message(
     State(state): State<AppState>,
     ClientCaller(caller): ClientCaller,
     AppPath(session_id): AppPath<String>,
@@ -101,7 +111,7 @@ async fn send_message(
     answer(&state, state.chat().turn(caller, turn).await)
 }
 
-async fn regenerate(
+pub(super) async fn regenerate(
     State(state): State<AppState>,
     ClientCaller(caller): ClientCaller,
     AppPath(session_id): AppPath<String>,

@@ -19,6 +19,7 @@ use crate::{
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod conversations;
 pub mod events;
 pub mod keys;
 pub mod openai;

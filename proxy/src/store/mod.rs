@@ -12,7 +12,8 @@ use std::{
 use async_trait::async_trait;
 
 use crate::api::{
-    AdminDay, AdminPersona, AdminTotals, HistoryMessage, ReplyStats, SessionSummary, StoreStats,
+    AdminDay, AdminPersona, AdminTotals, ConversationSummary, HistoryMessage, ReplyStats,
+    SearchHit, SessionSummary, StoreStats,
 };
 
 mod error;
@@ -193,6 +194,21 @@ pub enum Regeneration {
         last_user: HistoryMessage,
         context: Vec<HistoryMessage>,
     },
+}
+
+/// What a rename or a pin changes (`None`: unchanged). A title here is its owner's: checked
+/// by the caller, and never replaced by the model's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConversationChange {
+    pub title: Option<String>,
+    pub pinned: Option<bool>,
+}
+
+/// What the model names an untitled conversation from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TitleSource {
+    pub first_message: String,
+    pub first_reply: String,
 }
 
 /// One row of the usage analytics table.
@@ -402,6 +418,61 @@ pub trait Store: Send + Sync {
 
     /// Deletes sessions idle for longer than `idle_for`, with their messages; returns how many.
     async fn expire_idle_sessions(&self, idle_for: Duration) -> Result<usize, StoreError>;
+
+    /// The owner's live conversations, pinned first, then by their last message (or creation),
+    /// at most `limit`; a title is the owner's, the model's, or the first message's first words.
+    async fn conversations_of(
+        &self,
+        owner: OwnerId,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError>;
+
+    /// One live conversation of the owner's; `None` for an unknown, deleted or another's.
+    async fn conversation(
+        &self,
+        owner: OwnerId,
+        id: &str,
+    ) -> Result<Option<ConversationSummary>, StoreError>;
+
+    /// Renames and/or pins one of the owner's live conversations; `None`: no such conversation.
+    async fn change_conversation(
+        &self,
+        owner: OwnerId,
+        id: &str,
+        change: ConversationChange,
+    ) -> Result<Option<ConversationSummary>, StoreError>;
+
+    /// Hides one of the owner's conversations everywhere (a soft delete) until it is restored
+    /// or purged; false: no such live conversation.
+    async fn delete_conversation(&self, owner: OwnerId, id: &str) -> Result<bool, StoreError>;
+
+    /// Undoes a delete made within `undo`; a live conversation comes back as it is. `None`: no
+    /// such conversation of the owner's, or deleted longer ago.
+    async fn restore_conversation(
+        &self,
+        owner: OwnerId,
+        id: &str,
+        undo: Duration,
+    ) -> Result<Option<ConversationSummary>, StoreError>;
+
+    /// Deletes for good the conversations deleted longer than `undo` ago; returns how many.
+    async fn purge_deleted(&self, undo: Duration) -> Result<usize, StoreError>;
+
+    /// The owner's best matches for `query` in titles and message text, at most `limit`. Each
+    /// word is literal, all must match, the last is a prefix; deleted conversations never match.
+    async fn search(
+        &self,
+        owner: OwnerId,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, StoreError>;
+
+    /// For an untitled conversation with a reply: what the model names it from; `None` once it
+    /// has a title (its owner's or the model's), or with no reply yet.
+    async fn title_source(&self, id: &str) -> Result<Option<TitleSource>, StoreError>;
+
+    /// Stores the model's title unless the conversation has one by now; false then.
+    async fn set_model_title(&self, id: &str, title: &str) -> Result<bool, StoreError>;
 
     /// Whether writes are working, as the last operations found (cheap: no query).
     fn health(&self) -> StoreHealth;

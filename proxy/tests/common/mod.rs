@@ -30,7 +30,8 @@ pub struct Harness {
 /// `sign_in.rs` and `authorization.rs` are about who may ask, and how much.
 /// The same as [`open_v1`] for a spawned `ashley-proxy`: `/v1` for anyone and no daily
 /// budgets, for tests about what the proxy answers, not who may ask.
-pub const OPEN_PROXY_ARGS: [&str; 10] = [
+/// Titles stay the first words (no title calls), so that tests can count upstream requests.
+pub const OPEN_PROXY_ARGS: [&str; 12] = [
     "--v1",
     "open",
     "--daily-messages",
@@ -41,6 +42,8 @@ pub const OPEN_PROXY_ARGS: [&str; 10] = [
     "0",
     "--guest-daily-tokens",
     "0",
+    "--model-titles",
+    "off",
 ];
 
 pub fn open_v1() -> ashley_proxy::config::Accounts {
@@ -60,7 +63,8 @@ pub fn open_v1() -> ashley_proxy::config::Accounts {
     }
 }
 
-/// A live-mode config against `fake`, tuned for fast tests (short retry waits, no rate limit).
+/// A live-mode config against `fake`, tuned for fast tests (short retry waits, no rate limit,
+/// no title calls: tests count the upstream's requests; `conversations.rs` turns them on).
 pub fn live_config(fake: &FakeUpstream, data_dir: &std::path::Path) -> Config {
     Config {
         data_dir: data_dir.to_path_buf(),
@@ -69,6 +73,7 @@ pub fn live_config(fake: &FakeUpstream, data_dir: &std::path::Path) -> Config {
         upstream_timeout: Duration::from_secs(5),
         demo_delay: Duration::ZERO,
         accounts: open_v1(),
+        model_titles: false,
         ..Config::live(FAKE_KEY, &fake.base_url()).unwrap()
     }
 }

@@ -742,6 +742,8 @@ impl ProxyProcess {
             .env("ASHLEY_DAILY_TOKENS", "0")
             .env("ASHLEY_GUEST_DAILY_MESSAGES", "0")
             .env("ASHLEY_GUEST_DAILY_TOKENS", "0")
+            // No title calls: these tests count the upstream's requests.
+            .env("ASHLEY_MODEL_TITLES", "off")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());

@@ -32,10 +32,12 @@ pub(super) fn create_session(
     Ok(())
 }
 
-/// Marks the session active; false when it does not exist.
+/// Marks the session active; false when it does not exist (or is deleted, awaiting its purge).
 pub(super) fn touch_session(db: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<bool> {
     let changed = db
-        .prepare_cached("UPDATE sessions SET last_active_ms = ?2 WHERE id = ?1")?
+        .prepare_cached(
+            "UPDATE sessions SET last_active_ms = ?2 WHERE id = ?1 AND deleted_at_ms IS NULL",
+        )?
         .execute(params![id, now_ms])?;
     Ok(changed > 0)
 }
@@ -71,7 +73,8 @@ pub(super) fn sessions_of(
          (SELECT count(*) FROM messages WHERE messages.session_id = sessions.id),
          (SELECT substr(content, 1, 80) FROM messages WHERE messages.session_id = sessions.id
           AND role = 'user' ORDER BY id LIMIT 1)
-         FROM sessions WHERE owner_id = ?1 ORDER BY last_active_ms DESC, created_at_ms DESC
+         FROM sessions WHERE owner_id = ?1 AND deleted_at_ms IS NULL
+         ORDER BY last_active_ms DESC, created_at_ms DESC
          LIMIT ?2",
     )?;
     let rows = query.query_map(params![owner.0, limit], |row| {
@@ -113,8 +116,9 @@ pub(super) fn insert_message(
     let stats = message.stats;
     db.prepare_cached(
         "INSERT INTO messages (session_id, role, content, persona, created_at_ms, model,
-         prompt_tokens, completion_tokens, total_tokens, ttft_ms, total_ms, partial)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         prompt_tokens, completion_tokens, total_tokens, ttft_ms, total_ms, partial, owner_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+         (SELECT owner_id FROM sessions WHERE id = ?1))",
     )?
     .execute(params![
         message.session_id,
@@ -277,10 +281,10 @@ pub(super) fn stats(db: &Connection) -> rusqlite::Result<StoreStats> {
     })
 }
 
-/// Whether a session exists, without touching it.
+/// Whether a session exists (and is not deleted), without touching it.
 pub(super) fn session_exists(db: &Connection, id: &str) -> rusqlite::Result<bool> {
     // Asked on every request: the statement is prepared once per connection.
-    db.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?
+    db.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1 AND deleted_at_ms IS NULL")?
         .exists(params![id])
 }
 

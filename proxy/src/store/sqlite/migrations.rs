@@ -14,6 +14,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_initial.sql")),
     M::up(include_str!("migrations/0002_owners.sql")),
     M::up(include_str!("migrations/0003_usernames.sql")),
+    M::up(include_str!("migrations/0004_conversations.sql")),
 ];
 
 /// Brings the file's schema up to this build's version, in one transaction. A file from a newer

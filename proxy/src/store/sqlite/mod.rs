@@ -10,18 +10,23 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::{
-    ApiKeyRecord, CredentialKind, MessageId, NewCredential, OwnerId, OwnerUsage, PendingSignIn,
-    Profile, Regeneration, SessionOwner, SignedIn, Store, StoreError, StoreHealth, TokenHash, Turn,
-    UsageRecord, UsageReport, UserMessage, UserProfile, now_ms, trouble::Trouble,
+    ApiKeyRecord, ConversationChange, CredentialKind, MessageId, NewCredential, OwnerId,
+    OwnerUsage, PendingSignIn, Profile, Regeneration, SessionOwner, SignedIn, Store, StoreError,
+    StoreHealth, TitleSource, TokenHash, Turn, UsageRecord, UsageReport, UserMessage, UserProfile,
+    now_ms, trouble::Trouble,
 };
-use crate::api::{HistoryMessage, ReplyStats, SessionSummary, StoreStats};
+use crate::api::{
+    ConversationSummary, HistoryMessage, ReplyStats, SearchHit, SessionSummary, StoreStats,
+};
 
 mod admin;
+mod conversations;
 mod errors;
 mod messages;
 mod migrations;
 mod open;
 mod owners;
+mod search;
 mod turns;
 mod usage;
 
@@ -425,9 +430,101 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn conversations_of(
+        &self,
+        owner: OwnerId,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        self.run(false, move |db| {
+            conversations::conversations_of(db, owner, limit)
+        })
+        .await
+    }
+
+    async fn conversation(
+        &self,
+        owner: OwnerId,
+        id: &str,
+    ) -> Result<Option<ConversationSummary>, StoreError> {
+        let id = id.to_owned();
+        self.run(false, move |db| conversations::conversation(db, owner, &id))
+            .await
+    }
+
+    async fn change_conversation(
+        &self,
+        owner: OwnerId,
+        id: &str,
+        change: ConversationChange,
+    ) -> Result<Option<ConversationSummary>, StoreError> {
+        let id = id.to_owned();
+        self.run(true, move |db| {
+            conversations::change_conversation(db, owner, &id, &change)
+        })
+        .await
+    }
+
+    async fn delete_conversation(&self, owner: OwnerId, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.run(true, move |db| {
+            conversations::delete_conversation(db, owner, &id, now_ms())
+        })
+        .await
+    }
+
+    async fn restore_conversation(
+        &self,
+        owner: OwnerId,
+        id: &str,
+        undo: Duration,
+    ) -> Result<Option<ConversationSummary>, StoreError> {
+        let id = id.to_owned();
+        let since = now_ms().saturating_sub(duration_ms(undo));
+        self.run(true, move |db| {
+            conversations::restore_conversation(db, owner, &id, since)
+        })
+        .await
+    }
+
+    async fn purge_deleted(&self, undo: Duration) -> Result<usize, StoreError> {
+        let cutoff = now_ms().saturating_sub(duration_ms(undo));
+        // Deleting nothing succeeds on a full disk too: it proves no space.
+        self.run(false, move |db| conversations::purge_deleted(db, cutoff))
+            .await
+    }
+
+    async fn search(
+        &self,
+        owner: OwnerId,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let query = query.to_owned();
+        self.run(false, move |db| search::search(db, owner, &query, limit))
+            .await
+    }
+
+    async fn title_source(&self, id: &str) -> Result<Option<TitleSource>, StoreError> {
+        let id = id.to_owned();
+        self.run(false, move |db| conversations::title_source(db, &id))
+            .await
+    }
+
+    async fn set_model_title(&self, id: &str, title: &str) -> Result<bool, StoreError> {
+        let (id, title) = (id.to_owned(), title.to_owned());
+        self.run(true, move |db| {
+            conversations::set_model_title(db, &id, &title)
+        })
+        .await
+    }
+
     fn health(&self) -> StoreHealth {
         self.trouble.health()
     }
+}
+
+fn duration_ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn set_max_page_count(db: &Connection, pages: u64) -> rusqlite::Result<()> {

@@ -360,9 +360,10 @@ pub(super) fn revoke(db: &Connection, token: TokenHash) -> rusqlite::Result<()> 
     Ok(())
 }
 
-/// Who the session belongs to; `None`: no such session.
+/// Who the session belongs to; `None`: no such session, or a deleted one (hidden everywhere
+/// until restored).
 pub(super) fn session_owner(db: &Connection, id: &str) -> rusqlite::Result<Option<SessionOwner>> {
-    db.prepare_cached("SELECT owner_id FROM sessions WHERE id = ?1")?
+    db.prepare_cached("SELECT owner_id FROM sessions WHERE id = ?1 AND deleted_at_ms IS NULL")?
         .query_row(params![id], |row| row.get::<_, Option<i64>>(0))
         .optional()
         .map(|found| {
