@@ -10,17 +10,17 @@
 //! - `POST   /api/sessions/{id}/regenerate`      [`Regenerate`]  -> `text/event-stream` of [`ChatEvent`]
 //! - `GET    /api/status`                        -> [`Status`]
 //! - `GET    /api/conversations`                 -> [`ConversationList`] (pinned first, then most
-//!                                                  recently active)
+//!   recently active)
 //! - `POST   /api/conversations`                 -> 201 [`ConversationSummary`] (a new, empty one)
 //! - `GET    /api/conversations/{id}`            -> [`History`]
 //! - `PATCH  /api/conversations/{id}`            [`ConversationPatch`] -> [`ConversationSummary`]
 //! - `DELETE /api/conversations/{id}`            -> 204 (hidden at once; gone for good after
-//!                                                  [`UNDO_DELETE_SECS`] unless restored)
+//!   [`UNDO_DELETE_SECS`] unless restored)
 //! - `POST   /api/conversations/{id}/restore`    -> [`ConversationSummary`] (undo a delete)
 //! - `POST   /api/conversations/{id}/messages`   [`SendMessage`] -> `text/event-stream` of [`ChatEvent`]
 //! - `POST   /api/conversations/{id}/regenerate` [`Regenerate`]  -> `text/event-stream` of [`ChatEvent`]
 //! - `GET    /api/search?q=TEXT`                 -> [`SearchResults`] (titles and message text of
-//!                                                  the caller's conversations)
+//!   the caller's conversations)
 //!
 //! The `/api/sessions` routes are the v0.2 names of the same conversations and keep working for
 //! one release: `GET/POST /api/sessions`, `GET/DELETE /api/sessions/{id}`,
