@@ -48,6 +48,8 @@ pub fn live_config(chat_base: &str, moderation_base: &str, dir: &std::path::Path
         moderation: ModerationMode::OpenAi {
             base_url: moderation_base,
         },
+        // No title calls: these tests count the upstream's requests.
+        model_titles: false,
         // `/v1` for anyone, no daily budgets: these tests are about what the proxy answers.
         accounts: ashley_proxy::config::Accounts {
             v1: ashley_proxy::config::V1Access::Open,
