@@ -57,6 +57,7 @@ fn class_of(code: ErrorCode) -> Option<Class> {
         | C::NothingToRegenerate
         | C::InvalidTitle
         | C::InvalidQuery
+        | C::NotShared
         | C::InvalidMessages
         | C::UnsupportedRole
         | C::UnsupportedContent

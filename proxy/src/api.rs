@@ -21,6 +21,13 @@
 //! - `POST   /api/conversations/{id}/regenerate` [`Regenerate`]  -> `text/event-stream` of [`ChatEvent`]
 //! - `GET    /api/search?q=TEXT`                 -> [`SearchResults`] (titles and message text of
 //!   the caller's conversations)
+//! - `POST   /api/conversations/{id}/share`      -> 201 [`Share`] with its `path` (`/s/{token}`): a
+//!   read-only link to a snapshot of the conversation as it is now (a new link replaces the old)
+//! - `GET    /api/conversations/{id}/share`      -> [`Share`] without `path`, or 404 `not_shared`
+//! - `DELETE /api/conversations/{id}/share`      -> 204 (the link stops working)
+//!
+//! Pages (HTML, no script): `GET /s/{token}` a shared snapshot, for anyone with the link;
+//! `GET /c/{id}` one's own conversation as a page (the owner's cookie or bearer token).
 //!
 //! The `/api/sessions` routes are the v0.2 names of the same conversations and keep working for
 //! one release: `GET/POST /api/sessions`, `GET/DELETE /api/sessions/{id}`,
@@ -236,6 +243,8 @@ pub enum ErrorCode {
     InvalidTitle,
     /// A search query that is empty or over [`MAX_QUERY_CHARS`].
     InvalidQuery,
+    /// The conversation has no live read-only link (404).
+    NotShared,
     InvalidMessages,
     UnsupportedRole,
     UnsupportedContent,
@@ -309,6 +318,7 @@ impl ErrorCode {
             Self::NothingToRegenerate => "nothing_to_regenerate",
             Self::InvalidTitle => "invalid_title",
             Self::InvalidQuery => "invalid_query",
+            Self::NotShared => "not_shared",
             Self::InvalidMessages => "invalid_messages",
             Self::UnsupportedRole => "unsupported_role",
             Self::UnsupportedContent => "unsupported_content",
@@ -606,6 +616,19 @@ pub struct SearchHit {
     pub marks: Vec<[u32; 2]>,
     /// The message's (or the conversation's last activity's) Unix time in milliseconds.
     pub at_ms: i64,
+}
+
+/// A conversation's read-only link (`/api/conversations/{id}/share`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// `/s/{token}` on this server; in the answer that made the link only (the server keeps the
+    /// token's hash, never the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// When the snapshot was taken (Unix ms).
+    pub created_at_ms: i64,
+    /// How many messages the snapshot holds; later ones are not shown.
+    pub messages: u64,
 }
 
 /// `POST /api/auth/token`: the one-time code a desktop sign-in handed to the app's loopback

@@ -3,6 +3,7 @@
 //! default `server` feature.
 
 pub mod api;
+pub mod calendar;
 pub mod sse;
 
 #[cfg(feature = "server")]
@@ -32,6 +33,8 @@ pub mod routes;
 #[cfg(feature = "server")]
 mod serve;
 #[cfg(feature = "server")]
+pub mod share;
+#[cfg(feature = "server")]
 pub mod state;
 #[cfg(feature = "server")]
 pub mod store;
@@ -55,6 +58,7 @@ pub fn router(state: AppState) -> axum::Router {
 
     let api = routes::app::routes()
         .merge(routes::conversations::routes())
+        .merge(routes::share::api())
         .merge(routes::auth::api())
         .merge(routes::keys::routes())
         .merge(routes::admin::routes())
@@ -87,6 +91,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         .merge(routes::auth::pages())
+        .merge(routes::share::pages())
         .nest("/api", api)
         .nest("/v1", openai)
         .fallback_service(tower::service_fn(move |request| web.clone().serve(request)))

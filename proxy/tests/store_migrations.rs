@@ -47,7 +47,7 @@ async fn a_v0_1_0_database_upgrades_with_every_message_and_stat_kept() {
     );
     assert_eq!(store.usage().await.unwrap().len(), FIXTURE_USAGE_ROWS);
     drop(store);
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), 5);
 
     // The fixture is what its README says: the regenerated turn kept one reply with stats,
     // the second session ends in a reply the client cut off.

@@ -2,7 +2,10 @@
 //! active users per day, latency and errors, use by persona and by user as plots and tables;
 //! block a user, revoke anyone's API key.
 
-use ashley_proxy::api::{AdminDay, AdminKey, AdminReport, AdminUser, MAX_ADMIN_DAYS};
+use ashley_proxy::{
+    api::{AdminDay, AdminKey, AdminReport, AdminUser, MAX_ADMIN_DAYS},
+    calendar::civil_date,
+};
 use egui::RichText;
 
 use super::{Command, record_widget};
@@ -404,26 +407,6 @@ pub fn day_label(ms: i64) -> String {
     let (_, month, day) = civil_date(ms.div_euclid(86_400_000));
     let month = MONTHS.get(month as usize - 1).copied().unwrap_or_default();
     format!("{month} {day}")
-}
-
-/// Year, month (1-12) and day of the month of a day counted from 1970-01-01 (the proleptic
-/// Gregorian calendar, as in Howard Hinnant's `civil_from_days`).
-fn civil_date(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// The most conversations `GET /api/conversations` lists.
-const CONVERSATION_LIST_LIMIT: usize = 1000;
+const CONVERSATION_LIST_LIMIT: usize = 10_000;
 
 /// How long a deleted conversation can be restored before the sweep purges it.
 pub const UNDO_DELETE: Duration = Duration::from_secs(UNDO_DELETE_SECS);

@@ -32,6 +32,7 @@ mod persist;
 mod quota;
 mod reply;
 mod reply_row;
+mod share;
 #[cfg(test)]
 mod tests;
 mod title;

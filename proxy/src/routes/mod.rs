@@ -23,6 +23,7 @@ pub mod conversations;
 pub mod events;
 pub mod keys;
 pub mod openai;
+pub mod share;
 
 /// Who is asking, for the chat core: the client's address (see [`client_ip`]) and the owner its
 /// credential stands for. A cookie on a state-changing request from another site's page

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use crate::api::{
     AdminDay, AdminPersona, AdminTotals, ConversationSummary, HistoryMessage, ReplyStats,
-    SearchHit, SessionSummary, StoreStats,
+    SearchHit, SessionSummary, Share, StoreStats,
 };
 
 mod error;
@@ -202,6 +202,14 @@ pub enum Regeneration {
 pub struct ConversationChange {
     pub title: Option<String>,
     pub pinned: Option<bool>,
+}
+
+/// A conversation as it was when it was shared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub title: String,
+    pub created_at_ms: i64,
+    pub messages: Vec<HistoryMessage>,
 }
 
 /// What the model names an untitled conversation from.
@@ -473,6 +481,29 @@ pub trait Store: Send + Sync {
 
     /// Stores the model's title unless the conversation has one by now; false then.
     async fn set_model_title(&self, id: &str, title: &str) -> Result<bool, StoreError>;
+
+    /// Takes a snapshot of one of the owner's live conversations for a read-only link under
+    /// `token` (replacing an earlier link of it); `None`: no such conversation.
+    async fn share_conversation(
+        &self,
+        owner: OwnerId,
+        id: &str,
+        token: TokenHash,
+    ) -> Result<Option<Share>, StoreError>;
+
+    /// The conversation's live link (its `path` unknown: only its hash is kept); `None`: not
+    /// shared, or no such conversation of the owner's.
+    async fn conversation_share(
+        &self,
+        owner: OwnerId,
+        id: &str,
+    ) -> Result<Option<Share>, StoreError>;
+
+    /// Ends the conversation's link; false: it had none (or is not the owner's).
+    async fn unshare_conversation(&self, owner: OwnerId, id: &str) -> Result<bool, StoreError>;
+
+    /// The snapshot a link shows; `None` for an unknown or ended link, or a deleted conversation.
+    async fn shared_snapshot(&self, token: TokenHash) -> Result<Option<Snapshot>, StoreError>;
 
     /// Whether writes are working, as the last operations found (cheap: no query).
     fn health(&self) -> StoreHealth;

@@ -233,6 +233,15 @@ pub(super) fn history(
     Ok(Some(messages))
 }
 
+/// All messages of a session, oldest first, without marking it active (a snapshot of it).
+pub(super) fn messages_of(db: &Connection, id: &str) -> rusqlite::Result<Vec<HistoryMessage>> {
+    db.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ?1 ORDER BY id"
+    ))?
+    .query_map(params![id], row_to_message)?
+    .collect()
+}
+
 /// The last `limit` messages of a session, oldest first: the context sent upstream.
 pub(super) fn recent_messages(
     db: &Connection,

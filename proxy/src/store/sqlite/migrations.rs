@@ -15,6 +15,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0002_owners.sql")),
     M::up(include_str!("migrations/0003_usernames.sql")),
     M::up(include_str!("migrations/0004_conversations.sql")),
+    M::up(include_str!("migrations/0005_shares.sql")),
 ];
 
 /// Brings the file's schema up to this build's version, in one transaction. A file from a newer

@@ -11,12 +11,12 @@ use rusqlite::Connection;
 
 use super::{
     ApiKeyRecord, ConversationChange, CredentialKind, MessageId, NewCredential, OwnerId,
-    OwnerUsage, PendingSignIn, Profile, Regeneration, SessionOwner, SignedIn, Store, StoreError,
-    StoreHealth, TitleSource, TokenHash, Turn, UsageRecord, UsageReport, UserMessage, UserProfile,
-    now_ms, trouble::Trouble,
+    OwnerUsage, PendingSignIn, Profile, Regeneration, SessionOwner, SignedIn, Snapshot, Store,
+    StoreError, StoreHealth, TitleSource, TokenHash, Turn, UsageRecord, UsageReport, UserMessage,
+    UserProfile, now_ms, trouble::Trouble,
 };
 use crate::api::{
-    ConversationSummary, HistoryMessage, ReplyStats, SearchHit, SessionSummary, StoreStats,
+    ConversationSummary, HistoryMessage, ReplyStats, SearchHit, SessionSummary, Share, StoreStats,
 };
 
 mod admin;
@@ -27,6 +27,7 @@ mod migrations;
 mod open;
 mod owners;
 mod search;
+mod shares;
 mod turns;
 mod usage;
 
@@ -516,6 +517,39 @@ impl Store for SqliteStore {
             conversations::set_model_title(db, &id, &title)
         })
         .await
+    }
+
+    async fn share_conversation(
+        &self,
+        owner: OwnerId,
+        id: &str,
+        token: TokenHash,
+    ) -> Result<Option<Share>, StoreError> {
+        let id = id.to_owned();
+        self.run(true, move |db| {
+            shares::share(db, owner, &id, token, now_ms())
+        })
+        .await
+    }
+
+    async fn conversation_share(
+        &self,
+        owner: OwnerId,
+        id: &str,
+    ) -> Result<Option<Share>, StoreError> {
+        let id = id.to_owned();
+        self.run(false, move |db| shares::share_of(db, owner, &id))
+            .await
+    }
+
+    async fn unshare_conversation(&self, owner: OwnerId, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.run(true, move |db| shares::unshare(db, owner, &id))
+            .await
+    }
+
+    async fn shared_snapshot(&self, token: TokenHash) -> Result<Option<Snapshot>, StoreError> {
+        self.run(false, move |db| shares::snapshot(db, token)).await
     }
 
     fn health(&self) -> StoreHealth {
