@@ -26,6 +26,7 @@ import { ocrText } from './lib/ocr.mjs';
 import {
   FAKE_KEY,
   fileContains,
+  upstreamChatRequests as upstreamChats,
   requireEnv,
   startFakeUpstream,
   startProxy,
@@ -125,10 +126,7 @@ async function requireHandle() {
 }
 
 async function upstreamChatRequests() {
-  const response = await fetch(`${upstream.url}/control/requests`);
-  assert.equal(response.status, 200, 'the fake upstream answers /control/requests');
-  const all = await response.json();
-  return all.filter((request) => request.path === '/v1/chat/completions');
+  return upstreamChats(upstream.url);
 }
 
 function systemPrompt(request) {

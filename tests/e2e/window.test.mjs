@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { enableAccessibility, waitForTree } from './lib/atspi.mjs';
 import { imageIsNonUniform } from './lib/images.mjs';
-import { FAKE_KEY, requireEnv, startFakeUpstream, startProxy, stopAll } from './lib/servers.mjs';
+import { FAKE_KEY, requireEnv, startFakeUpstream, startProxy, stopAll, upstreamChatRequests } from './lib/servers.mjs';
 import {
   COMPOSER_HINT,
   appWindow,
@@ -47,8 +47,7 @@ const xdotool = (...args) => xvfb.xdotool(...args);
 
 /** Every chat request the fake upstream received. */
 async function upstreamChats() {
-  const response = await fetch(`${upstream.url}/control/requests`);
-  return (await response.json()).filter((request) => request.path === '/v1/chat/completions');
+  return upstreamChatRequests(upstream.url);
 }
 
 before(async () => {

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { describeTree, enableAccessibility, waitForTree } from './lib/atspi.mjs';
 import { PROVIDER_NAME, personName, startProviderAndProxy } from './lib/oidc.mjs';
-import { FAKE_KEY, requireEnv, startFakeUpstream, stopAll, waitFor } from './lib/servers.mjs';
+import { FAKE_KEY, requireEnv, startFakeUpstream, stopAll, upstreamChatRequests, waitFor } from './lib/servers.mjs';
 import {
   buttonNamed,
   composerOf,
@@ -168,9 +168,7 @@ test('a guest chats in the window, with Sign in offered in the Account panel', {
     guestPanel(nodes) && buttonNamed(nodes, 'Delete my data…'),
   );
   await xvfb.screenshot('sign-in-01-guest.png');
-  const chats = (await (await fetch(`${upstream.url}/control/requests`)).json()).filter(
-    (request) => request.path === '/v1/chat/completions',
-  );
+  const chats = await upstreamChatRequests(upstream.url);
   assert.equal(chats.length, 1, 'the upstream got one chat request');
   assert.equal(chats[0].body.messages.at(-1).content, GUEST_MESSAGE);
 });

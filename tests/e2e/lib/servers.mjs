@@ -194,3 +194,20 @@ export function fileContains(path, needle) {
     return false;
   }
 }
+
+/**
+ * The chat requests a fake upstream received, oldest first: the replies people asked for. The
+ * proxy's own short calls that name a new conversation (their system prompt starts "You name
+ * conversations") are left out.
+ */
+export async function upstreamChatRequests(upstreamUrl) {
+  const response = await fetch(`${upstreamUrl}/control/requests`);
+  if (response.status !== 200) throw new Error(`the fake upstream answered /control/requests with ${response.status}`);
+  const all = await response.json();
+  return all.filter((request) => request.path === '/v1/chat/completions' && !namesAConversation(request));
+}
+
+function namesAConversation(request) {
+  const [first] = request.body?.messages ?? [];
+  return first?.role === 'system' && String(first.content).startsWith('You name conversations');
+}
