@@ -1,23 +1,34 @@
 //! The app: owns the state, lays out the panels, applies their commands and drains the network.
 
+mod conversation_commands;
+
 use std::sync::mpsc::Receiver;
 
 use ashley_proxy::api::PersonaInfo;
+use egui::{Key, KeyboardShortcut, Modifiers};
 
+use crate::clock::Clock;
 use crate::conversation::{Conversation, RetryAction};
+use crate::conversations::ConversationList;
 use crate::markdown::MarkdownCache;
 use crate::net::{Credential, NetEvent, ProxyClient};
+use crate::search::Search;
 use crate::session::ChatSession;
 use crate::state::{PersistedState, ThemeChoice};
 use crate::theme::{self, Palette};
 use crate::ui::account::AccountView;
 use crate::ui::admin::AdminView;
 use crate::ui::chat::ChatView;
+use crate::ui::conversations::ConversationsView;
 use crate::ui::status::StatusView;
 use crate::ui::{self, Command};
 
 /// Below this width (points) the sidebar folds away behind a button.
 pub const NARROW_WIDTH: f32 = 700.0;
+/// Below this width (points) the conversation list folds away behind "☰ Conversations".
+pub const LIST_WIDTH: f32 = 720.0;
+/// How long a row opened from a search hit stays highlighted (seconds).
+const HIGHLIGHT_SECS: f64 = 2.0;
 /// How often the status panel refreshes by itself.
 const STATUS_REFRESH_SECS: f64 = 30.0;
 /// While a sign-in runs in another tab (the app inside a Space's iframe), how often the app
@@ -26,7 +37,7 @@ const STATUS_REFRESH_SECS: f64 = 30.0;
 const SIGN_IN_POLL_SECS: f64 = 3.0;
 
 pub struct AshleyApp {
-    /// Persona and theme; the session id is copied in from `chat` after each change.
+    /// Persona and theme; the conversation id is copied in from `chat` after each change.
     persisted: PersistedState,
     /// What was last written to storage; a difference asks eframe to save right away, so a
     /// reload straight after a new session still finds it.
@@ -38,6 +49,18 @@ pub struct AshleyApp {
     personas_loaded: bool,
     chat: ChatSession,
     chat_view: ChatView,
+    clock: Clock,
+    conversations: ConversationList,
+    conversations_view: ConversationsView,
+    search: Search,
+    /// Narrow screens: the list is shown instead of the chat.
+    conversations_open: bool,
+    toast: Option<conversation_commands::Toast>,
+    /// When to fetch the list again for the title the proxy gives a conversation shortly
+    /// after its first reply.
+    title_refresh: conversation_commands::TitleRefresh,
+    /// The chat row a search hit opened: highlighted until the time given (egui seconds).
+    highlight: Option<(u64, f64)>,
     status: StatusView,
     status_refreshing: bool,
     last_status_request: Option<f64>,
@@ -88,7 +111,7 @@ impl AshleyApp {
         let (client, events) = ProxyClient::new(server, ctx.clone(), credential);
         let mut app = Self {
             last_saved: Some(persisted.clone()),
-            chat: ChatSession::new(persisted.session_id.clone()),
+            chat: ChatSession::new(persisted.conversation_id.clone()),
             persisted,
             client,
             events,
@@ -96,6 +119,14 @@ impl AshleyApp {
             personas_error: None,
             personas_loaded: false,
             chat_view: ChatView::default(),
+            clock: Clock::system(),
+            conversations: ConversationList::default(),
+            conversations_view: ConversationsView::default(),
+            search: Search::default(),
+            conversations_open: false,
+            toast: None,
+            title_refresh: conversation_commands::TitleRefresh::default(),
+            highlight: None,
             status: StatusView::Loading,
             status_refreshing: false,
             last_status_request: None,
@@ -119,8 +150,8 @@ impl AshleyApp {
         &self.persisted
     }
 
-    pub fn session_id(&self) -> Option<&str> {
-        self.chat.session_id()
+    pub fn conversation_id(&self) -> Option<&str> {
+        self.chat.conversation_id()
     }
 
     /// The parsed-markdown cache (tests check replies are not re-parsed every frame).
@@ -171,12 +202,22 @@ impl AshleyApp {
         &self.admin
     }
 
-    /// (Re)starts everything that needs the proxy: personas, status, identity, the session.
+    /// (Re)starts everything that needs the proxy: personas, status, identity, the
+    /// conversation and the list.
     fn connect(&mut self) {
         self.client.fetch_personas();
         self.request_status(None);
         self.client.fetch_me();
+        self.connect_chat();
+    }
+
+    /// The open conversation and the list (one request when the list also says which
+    /// conversation was the most recent).
+    fn connect_chat(&mut self) {
         self.chat.connect(&self.client);
+        if !self.chat.wants_latest() {
+            self.client.fetch_conversations();
+        }
     }
 
     fn request_status(&mut self, now: Option<f64>) {
@@ -192,6 +233,7 @@ impl AshleyApp {
         }
         self.after_chat_change();
         let now = ctx.input(|input| input.time);
+        self.conversation_timers(ctx, now);
         match self.last_status_request {
             None => self.last_status_request = Some(now),
             Some(last) if now - last >= STATUS_REFRESH_SECS && !self.status_refreshing => {
@@ -231,17 +273,12 @@ impl AshleyApp {
                     Err(error) => StatusView::Unreachable(error.to_string()),
                 };
             }
-            NetEvent::SessionCreated(result) => {
-                // A first session makes the app a guest (the proxy set its cookie or token).
-                if result.is_ok()
-                    && self.account.identity() == ashley_proxy::api::Identity::Anonymous
-                {
-                    self.client.fetch_me();
-                }
-                self.chat
-                    .on_session_created(result, &self.client, &self.persisted.persona);
-            }
-            NetEvent::LatestSession(result) => self.chat.on_latest_session(result, &self.client),
+            NetEvent::Conversations(_)
+            | NetEvent::ConversationCreated(_)
+            | NetEvent::ConversationChanged { .. }
+            | NetEvent::ConversationDeleted { .. }
+            | NetEvent::ConversationRestored { .. }
+            | NetEvent::Search { .. } => self.on_conversation_event(event),
             NetEvent::Me(result) => self.on_me(result),
             NetEvent::SignedOut(result) | NetEvent::DataDeleted(result) => {
                 self.account.busy = None;
@@ -256,6 +293,9 @@ impl AshleyApp {
                         self.account.me = None;
                         self.admin = AdminView::default();
                         // What was shown is no longer this app's to show: start over as a guest.
+                        self.conversations.clear();
+                        self.search.clear();
+                        self.toast = None;
                         self.chat.leave(&self.client);
                     }
                     Err(error) => self.account.error = Some(error.to_string()),
@@ -267,6 +307,8 @@ impl AshleyApp {
                     Ok(()) => {
                         self.account.error = None;
                         self.client.fetch_me();
+                        // The guest's conversations are now the account's, with its others.
+                        self.client.fetch_conversations();
                     }
                     Err(reason) => self.account.error = Some(format!("Sign-in failed: {reason}.")),
                 }
@@ -319,9 +361,16 @@ impl AshleyApp {
                     self.admin.error = Some(error.to_string());
                 }
             },
-            NetEvent::History { session_id, result } => {
-                self.chat
-                    .on_history(&session_id, result, &self.client, &self.persisted.persona);
+            NetEvent::History {
+                conversation_id,
+                result,
+            } => {
+                self.chat.on_history(
+                    &conversation_id,
+                    result,
+                    &self.client,
+                    &self.persisted.persona,
+                );
             }
             NetEvent::Stream { stream_id, event } => {
                 self.chat.on_stream_event(stream_id, event, &self.client);
@@ -336,7 +385,7 @@ impl AshleyApp {
                 if self.sign_in_poll.is_some() && me.identity == ashley_proxy::api::Identity::User {
                     // Signed in in the other tab: the conversation is now the account's.
                     self.end_sign_in();
-                    self.chat.connect(&self.client);
+                    self.connect_chat();
                 }
                 if me.identity == ashley_proxy::api::Identity::User {
                     if self.account.keys.is_none() {
@@ -412,12 +461,15 @@ impl AshleyApp {
         }
     }
 
-    /// What a change to the chat implies elsewhere: the saved session id, fresh status figures.
+    /// What a change to the chat implies elsewhere: the saved conversation id, fresh status
+    /// figures, the list's order and titles.
     fn after_chat_change(&mut self) {
-        if self.persisted.session_id.as_deref() != self.chat.session_id() {
-            self.persisted.session_id = self.chat.session_id().map(str::to_owned);
+        if self.persisted.conversation_id.as_deref() != self.chat.conversation_id() {
+            self.persisted.conversation_id = self.chat.conversation_id().map(str::to_owned);
         }
         if self.chat.take_reply_finished() {
+            self.client.fetch_conversations();
+            self.title_refresh.reply_finished();
             // The status panel's counters and latency chart now include this reply, and the
             // quota meter its messages and tokens.
             self.request_status(None);
@@ -436,7 +488,9 @@ impl AshleyApp {
         crate::web_test_handle::begin_frame();
         let palette = Palette::of(theme);
         let narrow = ui.max_rect().width() < NARROW_WIDTH;
+        let list_folded = ui.max_rect().width() < LIST_WIDTH;
         let mut commands = Vec::new();
+        self.shortcuts(ui.ctx(), list_folded, &mut commands);
         let sending = self.is_sending();
         let panel_frame = egui::Frame::new()
             .fill(palette.background)
@@ -445,7 +499,7 @@ impl AshleyApp {
         egui::Panel::top("header")
             .frame(panel_frame)
             .show(ui, |ui| {
-                ui::header::header_ui(ui, &palette, theme, narrow, &mut commands);
+                ui::header::header_ui(ui, &palette, theme, narrow, list_folded, &mut commands);
                 ui::personas::personas_ui(
                     ui,
                     &palette,
@@ -458,7 +512,15 @@ impl AshleyApp {
         egui::Panel::bottom("footer")
             .frame(panel_frame)
             .show(ui, |ui| ui::footer::footer_ui(ui, &palette));
-        let show_sidebar = !narrow || self.sidebar_open;
+        if !list_folded {
+            egui::Panel::left("conversations")
+                .frame(panel_frame.fill(palette.surface))
+                .default_size(260.0)
+                .resizable(true)
+                .show(ui, |ui| self.conversations_ui(ui, &palette, &mut commands));
+        }
+        let list_over_chat = list_folded && self.conversations_open;
+        let show_sidebar = (!narrow || self.sidebar_open) && !list_over_chat;
         if show_sidebar {
             let sidebar = egui::Panel::right("sidebar").frame(panel_frame.fill(palette.surface));
             let sidebar = if narrow {
@@ -487,18 +549,26 @@ impl AshleyApp {
                     });
             });
         }
-        if !(narrow && self.sidebar_open) {
+        if list_over_chat {
+            egui::CentralPanel::default()
+                .frame(panel_frame.fill(palette.surface))
+                .show(ui, |ui| {
+                    if ui.button("⬅ Back to the chat").clicked() {
+                        commands.push(Command::ToggleConversations);
+                    }
+                    self.conversations_ui(ui, &palette, &mut commands);
+                });
+        } else if !(narrow && self.sidebar_open) {
             egui::Panel::bottom("composer")
                 .frame(panel_frame)
                 .show(ui, |ui| {
-                    let can_clear =
-                        !self.chat.conversation().is_empty() || self.chat.session_id().is_some();
+                    let can_start_new = !self.chat.is_blank();
                     ui::composer::composer_ui(
                         ui,
                         &palette,
                         &mut self.chat.composer,
                         sending,
-                        can_clear,
+                        can_start_new,
                         &mut commands,
                     );
                 });
@@ -506,6 +576,23 @@ impl AshleyApp {
                 .frame(panel_frame)
                 .show(ui, |ui| {
                     let streaming_index = self.chat.streaming_index();
+                    let now = ui.input(|input| input.time);
+                    let scroll_to_row = self.chat.take_focus_row();
+                    if let Some(message) =
+                        scroll_to_row.and_then(|row| self.chat.conversation().messages().get(row))
+                    {
+                        self.highlight = Some((message.local_id, now + HIGHLIGHT_SECS));
+                    }
+                    let highlight =
+                        self.highlight
+                            .filter(|(_, until)| *until > now)
+                            .map(|(id, until)| {
+                                ui.ctx()
+                                    .request_repaint_after(std::time::Duration::from_secs_f64(
+                                        until - now,
+                                    ));
+                                id
+                            });
                     let context = ui::chat::ChatContext {
                         palette: &palette,
                         personas: &self.personas,
@@ -513,6 +600,8 @@ impl AshleyApp {
                         streaming_index,
                         awaiting_reply: sending && streaming_index.is_none(),
                         scroll_to_bottom: self.chat.take_scroll_to_bottom(),
+                        scroll_to_row,
+                        highlight,
                     };
                     ui::chat::chat_ui(
                         ui,
@@ -525,6 +614,7 @@ impl AshleyApp {
         }
 
         ui::admin::admin_window(ui.ctx(), &palette, &self.admin, &mut commands);
+        self.toast_ui(ui.ctx(), &palette, &mut commands);
 
         #[cfg(feature = "testing")]
         crate::web_test_handle::publish(&crate::web_test_handle::AppView {
@@ -541,12 +631,38 @@ impl AshleyApp {
                 }
             },
             account_name: self.account.me.as_ref().and_then(|me| me.name.as_deref()),
+            conversation_id: self.chat.conversation_id(),
+            conversations: &self.conversations,
+            search: &self.search,
+            toast: self.toast.as_ref().map(conversation_commands::Toast::text),
         });
 
         for command in commands {
             self.apply(command, ui.ctx());
         }
         self.after_chat_change();
+    }
+
+    /// Ctrl+K (Cmd+K) searches, Ctrl+Shift+O starts a new chat.
+    fn shortcuts(&mut self, ctx: &egui::Context, list_folded: bool, commands: &mut Vec<Command>) {
+        let new_chat = KeyboardShortcut::new(Modifiers::COMMAND | Modifiers::SHIFT, Key::O);
+        let search = KeyboardShortcut::new(Modifiers::COMMAND, Key::K);
+        let (new_chat, search) = ctx.input_mut(|input| {
+            (
+                input.consume_shortcut(&new_chat),
+                input.consume_shortcut(&search),
+            )
+        });
+        if new_chat {
+            commands.push(Command::NewChat);
+        }
+        if search {
+            if list_folded {
+                self.conversations_open = true;
+                self.sidebar_open = false;
+            }
+            ctx.memory_mut(|memory| memory.request_focus(ui::conversations::search_id()));
+        }
     }
 
     fn apply(&mut self, command: Command, ctx: &egui::Context) {
@@ -556,7 +672,16 @@ impl AshleyApp {
             Command::Send => self.chat.send_composer(&self.client, persona),
             Command::Stop => self.chat.stop(),
             Command::Regenerate => self.chat.regenerate(&self.client, persona),
-            Command::Clear => self.chat.clear(&self.client),
+            Command::NewChat
+            | Command::OpenConversation { .. }
+            | Command::ToggleConversations
+            | Command::Rename { .. }
+            | Command::SetPinned(..)
+            | Command::DeleteConversation(_)
+            | Command::UndoDelete
+            | Command::RefreshConversations
+            | Command::SearchEdited
+            | Command::CloseSearch => self.apply_conversation_command(command, ctx),
             Command::Retry(RetryAction::Reconnect) if !self.chat.is_sending() => {
                 // Everything that needs the proxy, not only the session.
                 self.chat
@@ -566,7 +691,10 @@ impl AshleyApp {
             }
             Command::Retry(action) => self.chat.retry(action, &self.client, persona),
             Command::ToggleTheme => self.persisted.theme = self.persisted.theme.toggled(),
-            Command::ToggleSidebar => self.sidebar_open = !self.sidebar_open,
+            Command::ToggleSidebar => {
+                self.sidebar_open = !self.sidebar_open;
+                self.conversations_open = false;
+            }
             Command::RefreshStatus => self.request_status(Some(ctx.input(|i| i.time))),
             Command::SignIn => self.sign_in(ctx),
             Command::CancelSignIn => self.end_sign_in(),

@@ -62,6 +62,8 @@ pub enum RetryAction {
 pub struct ChatMessage {
     /// Unique within the app run; gives the row's widgets a stable id.
     pub local_id: u64,
+    /// The proxy's id of the stored message (search hits point at it); `None` until known.
+    pub stored_id: Option<i64>,
     pub kind: MessageKind,
     pub content: String,
     /// Replies only: the persona that answered.
@@ -113,6 +115,7 @@ impl Conversation {
         self.next_local_id += 1;
         self.messages.push(ChatMessage {
             local_id: self.next_local_id,
+            stored_id: None,
             kind,
             content,
             persona: String::new(),
@@ -182,8 +185,26 @@ impl Conversation {
             message.persona.clone_from(&stored.persona);
             message.stats.clone_from(&stored.stats);
             message.partial = stored.partial;
+            message.stored_id = Some(stored.id);
         }
         self.messages.extend(unsent);
+    }
+
+    /// The row of the stored message `id`.
+    pub fn index_of_stored(&self, id: i64) -> Option<usize> {
+        self.messages.iter().position(|m| m.stored_id == Some(id))
+    }
+
+    /// The proxy stored the newest user message under `id`.
+    pub fn set_last_user_stored_id(&mut self, id: i64) {
+        if let Some(message) = self
+            .messages
+            .iter_mut()
+            .rev()
+            .find(|m| m.kind == MessageKind::User)
+        {
+            message.stored_id = Some(id);
+        }
     }
 
     /// Drops the rows after the last user message (the reply and any notices) for Regenerate.

@@ -1,11 +1,14 @@
 //! Ashley, the egui app: one crate for the native window and the web page.
 
 mod app;
+pub mod clock;
 pub mod conversation;
+pub mod conversations;
 pub mod fonts;
 pub mod markdown;
 pub mod net;
 pub mod notice;
+pub mod search;
 pub mod session;
 pub mod state;
 pub mod theme;
@@ -16,7 +19,7 @@ mod web_page;
 #[cfg(any(test, feature = "testing"))]
 pub mod web_test_handle;
 
-pub use app::{AshleyApp, NARROW_WIDTH};
+pub use app::{AshleyApp, LIST_WIDTH, NARROW_WIDTH};
 
 /// The proxy the native app talks to when nothing else is said.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7860";

@@ -152,7 +152,7 @@ pub fn for_proxy_error(status: Option<u16>, body: Option<&ErrorBody>) -> Notice 
         Class::ContextTooLong => (
             MessageKind::ContextTooLong,
             "This conversation is too long for the model to read. Start a new chat \
-             (🗑 Clear conversation) to go on; what you typed stays in the composer."
+             (📝 New chat) to go on; what you typed stays in the composer."
                 .to_owned(),
             false,
         ),

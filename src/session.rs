@@ -1,4 +1,4 @@
-//! The chat session as plain state: session id, the composer's text, the pending send, the
+//! The open conversation as plain state: its id, the composer's text, the pending send, the
 //! reply stream and where to reattach it. No egui: the proxy is a [`ChatBackend`].
 
 use ashley_proxy::api::{ChatEvent, History, Regenerate, ReplyStats, SendMessage};
@@ -13,14 +13,18 @@ use crate::ui::composer::can_send;
 pub trait ChatBackend {
     /// The proxy's URL for messages (empty on the web: the page's origin).
     fn server(&self) -> &str;
-    fn create_session(&self);
-    /// Finds the caller's most recent session (a signed-in person on a new device resumes
-    /// it); the answer comes back to [`ChatSession::on_latest_session`].
-    fn find_latest_session(&self);
-    fn fetch_history(&self, session_id: &str);
-    fn delete_session(&self, session_id: &str);
-    fn send_message(&self, stream_id: u64, session_id: &str, body: &SendMessage) -> StreamHandle;
-    fn regenerate(&self, stream_id: u64, session_id: &str, body: &Regenerate) -> StreamHandle;
+    fn create_conversation(&self);
+    /// Finds the caller's most recent conversation (a signed-in person on a new device resumes
+    /// it); the answer comes back to [`ChatSession::on_latest_conversation`].
+    fn find_latest_conversation(&self);
+    fn fetch_history(&self, conversation_id: &str);
+    fn send_message(
+        &self,
+        stream_id: u64,
+        conversation_id: &str,
+        body: &SendMessage,
+    ) -> StreamHandle;
+    fn regenerate(&self, stream_id: u64, conversation_id: &str, body: &Regenerate) -> StreamHandle;
 }
 
 /// What a reply stream was started for.
@@ -49,7 +53,7 @@ struct ActiveStream {
 /// One conversation with the proxy and everything in flight for it.
 #[derive(Default)]
 pub struct ChatSession {
-    session_id: Option<String>,
+    conversation_id: Option<String>,
     conversation: Conversation,
     /// What is in the composer.
     pub composer: String,
@@ -61,19 +65,25 @@ pub struct ChatSession {
     connecting: bool,
     scroll_to_bottom: bool,
     reply_finished: bool,
+    /// A search hit was opened: the stored message to show once the history is in.
+    focus_message: Option<i64>,
+    /// The row to scroll to and highlight (taken by the view).
+    focus_row: Option<usize>,
+    /// Asked for the most recent conversation; not answered yet.
+    awaiting_latest: bool,
 }
 
 impl ChatSession {
-    /// A session that resumes `session_id` once [`Self::connect`] runs.
-    pub fn new(session_id: Option<String>) -> Self {
+    /// A session that resumes `conversation_id` once [`Self::connect`] runs.
+    pub fn new(conversation_id: Option<String>) -> Self {
         Self {
-            session_id,
+            conversation_id,
             ..Self::default()
         }
     }
 
-    pub fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
+    pub fn conversation_id(&self) -> Option<&str> {
+        self.conversation_id.as_deref()
     }
 
     pub fn conversation(&self) -> &Conversation {
@@ -100,6 +110,61 @@ impl ChatSession {
         std::mem::take(&mut self.scroll_to_bottom)
     }
 
+    /// The row a search hit asked for, once its history is in (the view scrolls to it).
+    pub fn take_focus_row(&mut self) -> Option<usize> {
+        self.focus_row.take()
+    }
+
+    /// Whether the session waits for the caller's most recent conversation (a first start):
+    /// the list's answer goes to [`Self::on_latest_conversation`].
+    pub fn wants_latest(&self) -> bool {
+        self.awaiting_latest && self.conversation_id.is_none()
+    }
+
+    /// An open conversation with nothing in it: already a new chat.
+    pub fn is_blank(&self) -> bool {
+        self.conversation_id.is_some()
+            && self.conversation.is_empty()
+            && !self.is_sending()
+            && !self.connecting
+    }
+
+    /// Opens another conversation: a reply streaming here is detached (the proxy finishes and
+    /// stores it; reopening shows it), what is typed stays in the composer, and `message_id`
+    /// (a search hit) is scrolled to once the history arrives.
+    pub fn open(
+        &mut self,
+        conversation_id: &str,
+        message_id: Option<i64>,
+        backend: &impl ChatBackend,
+    ) {
+        if self.conversation_id.as_deref() == Some(conversation_id) && !self.connecting {
+            if let Some(id) = message_id {
+                self.focus_row = self.conversation.index_of_stored(id);
+            }
+            return;
+        }
+        self.detach();
+        self.conversation_id = Some(conversation_id.to_owned());
+        self.focus_message = message_id;
+        self.connecting = true;
+        backend.fetch_history(conversation_id);
+    }
+
+    /// Leaves the conversation shown without stopping its reply on the proxy: the stream's
+    /// late events are ignored (their stream id is no longer the active one).
+    fn detach(&mut self) {
+        if let Some(text) = self.pending_send.take()
+            && self.composer.trim().is_empty()
+        {
+            self.composer = text;
+        }
+        self.stream = None;
+        self.conversation.clear();
+        self.focus_row = None;
+        self.focus_message = None;
+    }
+
     /// True once after a reply finished: the status counters have changed.
     pub fn take_reply_finished(&mut self) -> bool {
         std::mem::take(&mut self.reply_finished)
@@ -109,27 +174,31 @@ impl ChatSession {
     /// starts a new one.
     pub fn connect(&mut self, backend: &impl ChatBackend) {
         self.connecting = true;
-        match self.session_id.as_deref() {
-            Some(session_id) => backend.fetch_history(session_id),
-            None => backend.find_latest_session(),
+        match self.conversation_id.as_deref() {
+            Some(conversation_id) => backend.fetch_history(conversation_id),
+            None => {
+                self.awaiting_latest = true;
+                backend.find_latest_conversation();
+            }
         }
     }
 
     /// The caller's most recent session, if any: resumed; else a new one.
-    pub fn on_latest_session(
+    pub fn on_latest_conversation(
         &mut self,
         result: Result<Option<String>, NetError>,
         backend: &impl ChatBackend,
     ) {
-        if self.session_id.is_some() {
-            return; // Something (a send) made a session meanwhile.
+        self.awaiting_latest = false;
+        if self.conversation_id.is_some() {
+            return; // Something (a send) made a conversation meanwhile.
         }
         match result {
-            Ok(Some(session_id)) => {
-                backend.fetch_history(&session_id);
-                self.session_id = Some(session_id);
+            Ok(Some(conversation_id)) => {
+                backend.fetch_history(&conversation_id);
+                self.conversation_id = Some(conversation_id);
             }
-            Ok(None) => backend.create_session(),
+            Ok(None) => backend.create_conversation(),
             Err(error) => {
                 self.connecting = false;
                 self.connection_failed(&error, backend);
@@ -140,14 +209,14 @@ impl ChatSession {
     /// Forgets the session without deleting it (signed out: it is no longer ours to show).
     pub fn leave(&mut self, backend: &impl ChatBackend) {
         self.stop();
-        self.session_id = None;
+        self.conversation_id = None;
         self.pending_send = None;
         self.conversation.clear();
         self.connecting = true;
-        backend.create_session();
+        backend.create_conversation();
     }
 
-    pub fn on_session_created(
+    pub fn on_conversation_created(
         &mut self,
         result: Result<String, NetError>,
         backend: &impl ChatBackend,
@@ -155,8 +224,8 @@ impl ChatSession {
     ) {
         self.connecting = false;
         match result {
-            Ok(session_id) => {
-                self.session_id = Some(session_id);
+            Ok(conversation_id) => {
+                self.conversation_id = Some(conversation_id);
                 if let Some(text) = self.pending_send.take() {
                     self.start_send(text, backend, persona);
                 }
@@ -167,19 +236,22 @@ impl ChatSession {
 
     pub fn on_history(
         &mut self,
-        session_id: &str,
+        conversation_id: &str,
         result: Result<History, NetError>,
         backend: &impl ChatBackend,
         persona: &str,
     ) {
-        if self.session_id.as_deref() != Some(session_id) {
+        if self.conversation_id.as_deref() != Some(conversation_id) {
             return; // An answer about a session the app has since left.
         }
         match result {
             Ok(history) => {
                 self.connecting = false;
                 self.conversation.load_history(&history.messages);
-                self.scroll_to_bottom = true;
+                match self.focus_message.take() {
+                    Some(id) => self.focus_row = self.conversation.index_of_stored(id),
+                    None => self.scroll_to_bottom = true,
+                }
                 // Sent while the history was loading: show it again after the history, then post.
                 if let Some(text) = self.pending_send.take() {
                     self.conversation.push(MessageKind::User, text.clone());
@@ -189,8 +261,9 @@ impl ChatSession {
             Err(error) if error.is_unknown_session() => {
                 // The session is gone (deleted, expired, a new database, or an empty one merged
                 // away at sign-in): resume the caller's most recent one, else start one, quietly.
-                self.session_id = None;
-                backend.find_latest_session();
+                self.conversation_id = None;
+                self.awaiting_latest = true;
+                backend.find_latest_conversation();
             }
             Err(error) => {
                 self.connecting = false;
@@ -221,20 +294,20 @@ impl ChatSession {
         self.conversation.remove_trailing_errors();
         self.conversation.push(MessageKind::User, text.clone());
         self.scroll_to_bottom = true;
-        if self.session_id.is_some() && !self.connecting {
+        if self.conversation_id.is_some() && !self.connecting {
             self.start_send(text, backend, persona);
         } else {
             self.pending_send = Some(text);
             if !self.connecting {
                 self.connecting = true;
-                backend.create_session();
+                backend.create_conversation();
             }
         }
     }
 
     /// Posts a message that is already shown as the last user row.
     fn start_send(&mut self, text: String, backend: &impl ChatBackend, persona: &str) {
-        let Some(session_id) = self.session_id.clone() else {
+        let Some(conversation_id) = self.conversation_id.clone() else {
             self.pending_send = Some(text);
             return;
         };
@@ -243,7 +316,7 @@ impl ChatSession {
             message: text.clone(),
         };
         let id = self.new_stream_id();
-        let handle = backend.send_message(id, &session_id, &body);
+        let handle = backend.send_message(id, &conversation_id, &body);
         self.stream = Some(ActiveStream::new(id, StreamPurpose::Send(text), handle));
     }
 
@@ -251,7 +324,7 @@ impl ChatSession {
         if self.is_sending() {
             return;
         }
-        let Some(session_id) = self.session_id.clone() else {
+        let Some(conversation_id) = self.conversation_id.clone() else {
             return;
         };
         self.conversation.truncate_after_last_user();
@@ -259,7 +332,7 @@ impl ChatSession {
             persona: persona.to_owned(),
         };
         let id = self.new_stream_id();
-        let handle = backend.regenerate(id, &session_id, &body);
+        let handle = backend.regenerate(id, &conversation_id, &body);
         self.stream = Some(ActiveStream::new(id, StreamPurpose::Regenerate, handle));
         self.scroll_to_bottom = true;
     }
@@ -282,15 +355,21 @@ impl ChatSession {
         }
     }
 
-    /// Starts a new, empty session on the server (the composer keeps its text).
-    pub fn clear(&mut self, backend: &impl ChatBackend) {
-        self.stop();
-        if let Some(old) = self.session_id.take() {
-            backend.delete_session(&old);
+    /// Starts a new, empty conversation (the composer keeps its text; the old one stays in the
+    /// list). An open conversation without messages is already a new chat.
+    pub fn new_chat(&mut self, backend: &impl ChatBackend) {
+        if self.conversation_id.is_some() && self.conversation.is_empty() && !self.is_sending() {
+            return;
         }
+        if self.stream.is_some() {
+            self.detach();
+        } else {
+            self.stop();
+        }
+        self.conversation_id = None;
         self.conversation.clear();
         self.connecting = true;
-        backend.create_session();
+        backend.create_conversation();
     }
 
     pub fn retry(&mut self, action: RetryAction, backend: &impl ChatBackend, persona: &str) {
@@ -346,7 +425,15 @@ impl ChatSession {
             }
         };
         match event {
-            ChatEvent::Started { persona, model, .. } => {
+            ChatEvent::Started {
+                persona,
+                model,
+                user_message_id,
+                ..
+            } => {
+                if let Some(id) = user_message_id {
+                    self.conversation.set_last_user_stored_id(id);
+                }
                 let reply = self.conversation.push(MessageKind::Reply, String::new());
                 reply.persona = persona;
                 reply.partial = true;
@@ -400,10 +487,10 @@ impl ChatSession {
             StreamPurpose::Send(text) if !stream.accepted => {
                 if session_gone {
                     // The session vanished on the server: a new one, then the same message.
-                    self.session_id = None;
+                    self.conversation_id = None;
                     self.pending_send = Some(text);
                     self.connecting = true;
-                    backend.create_session();
+                    backend.create_conversation();
                     return;
                 }
                 self.mark_unsent_and_restore(&text);

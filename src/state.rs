@@ -1,4 +1,5 @@
-//! What the app remembers between runs: session id, persona and theme (eframe persistence).
+//! What the app remembers between runs: the open conversation, persona and theme (eframe
+//! persistence).
 
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +28,10 @@ impl ThemeChoice {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PersistedState {
-    pub session_id: Option<String>,
+    /// The conversation open at the last save. Versions before 0.3 saved it as `session_id`
+    /// (a session id is a conversation id).
+    #[serde(alias = "session_id")]
+    pub conversation_id: Option<String>,
     pub persona: String,
     pub theme: ThemeChoice,
 }
@@ -35,7 +39,7 @@ pub struct PersistedState {
 impl Default for PersistedState {
     fn default() -> Self {
         Self {
-            session_id: None,
+            conversation_id: None,
             persona: "ashley".to_owned(),
             theme: ThemeChoice::Dark,
         }
@@ -65,6 +69,12 @@ mod tests {
             serde_json::from_str(r#"{"theme":"light","future_field":1}"#).unwrap();
         assert_eq!(state.theme, ThemeChoice::Light);
         assert_eq!(state.persona, "ashley");
-        assert_eq!(state.session_id, None);
+        assert_eq!(state.conversation_id, None);
+    }
+
+    #[test]
+    fn an_older_saved_session_id_opens_that_conversation() {
+        let state: PersistedState = serde_json::from_str(r#"{"session_id":"abc"}"#).unwrap();
+        assert_eq!(state.conversation_id.as_deref(), Some("abc"));
     }
 }

@@ -18,15 +18,37 @@
 //!     {"role": "user" | "assistant" | "notice", "content": "...", "partial": false,
 //!      "kind": "user" | "reply" | "refusal" | "rate_limited" | "provider_failed"
 //!              | "server_failed" | "storage_full" | "context_too_long" | "unreachable"
-//!              | "rejected"}
+//!              | "rejected",
+//!      "message_id": 17 | null}       // the proxy's id of the stored message, once known
 //!   ],
+//!   "conversation_id": "abc" | null, // the open conversation
+//!   "conversations": [              // the list in the order shown (the first 200)
+//!     {"id": "abc", "title": "", "pinned": false,  // title "" shows as "New chat"
+//!      "group": "pinned" | "today" | "yesterday" | "previous_7_days" | "older"}
+//!   ],
+//!   "search": null | {              // while the search box holds a query
+//!     "query": "rust",              // trimmed, as sent
+//!     "hits": [{"conversation_id": "abc", "message_id": 17 | null, "snippet": "..."}]
+//!   },                              // hits is [] until the answer arrives, or when none match
+//!   "toast": null | "Conversation deleted",
 //!   "widgets": {                    // [x, y, width, height] in CSS pixels, relative to the canvas
-//!     "composer": [..], "send": [..], "clear": [..], "stop": [..] (only while sending),
+//!     "composer": [..], "send": [..], "stop": [..] (only while sending),
+//!     "clear": [..] (the composer's "New chat", which was "Clear conversation"),
 //!     "persona:ashley": [..], "persona:technical": [..], "persona:creative": [..],
-//!     "sign_in": [..], "sign_out": [..] (when offered)
+//!     "sign_in": [..], "sign_out": [..] (when offered),
+//!     "new_chat": [..], "search": [..] (the list's; on narrow screens while it is open),
+//!     "conversations_button": [..] (narrow screens: opens the list),
+//!     "conversation:ID": [..], "conversation_menu:ID": [..] (the "…" button), per drawn row,
+//!     "rename_field": [..] (while renaming),
+//!     "menu:rename": [..], "menu:pin": [..], "menu:delete": [..] (while a row's menu is open),
+//!     "undo": [..] (while "Conversation deleted · Undo" shows),
+//!     "search_hit:0", "search_hit:1", ... (the hits drawn)
 //!   }
 //! }
 //! ```
+//!
+//! Only the rows scrolled into view are drawn, so a `conversation:ID` far down the list is
+//! absent until the list is scrolled to it.
 //!
 //! Widgets that were not drawn in the last frame are absent. The state is rebuilt only when
 //! something it contains changed, so the handle costs nothing while the app is idle. Natively
@@ -38,9 +60,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::conversation::{ChatMessage, MessageKind};
+use crate::conversations::ConversationList;
+use crate::search::{Search, SearchOutcome};
 
 /// How many of the newest rows the handle reports.
 const REPORTED_MESSAGES: usize = 50;
+/// How many conversations of the list the handle reports.
+const REPORTED_CONVERSATIONS: usize = 200;
 
 thread_local! {
     static WIDGETS: RefCell<BTreeMap<String, egui::Rect>> = const { RefCell::new(BTreeMap::new()) };
@@ -63,6 +89,10 @@ struct AppSnapshot {
     composer_text: String,
     message_count: usize,
     messages: Vec<MessageSnapshot>,
+    conversation_id: Option<String>,
+    conversations: Vec<ConversationSnapshot>,
+    search: Option<SearchSnapshot>,
+    toast: Option<String>,
 }
 
 #[derive(Clone, Serialize)]
@@ -71,6 +101,28 @@ struct MessageSnapshot {
     content: String,
     partial: bool,
     kind: &'static str,
+    message_id: Option<i64>,
+}
+
+#[derive(Clone, Serialize)]
+struct ConversationSnapshot {
+    id: String,
+    title: String,
+    pinned: bool,
+    group: &'static str,
+}
+
+#[derive(Clone, Serialize)]
+struct SearchSnapshot {
+    query: String,
+    hits: Vec<HitSnapshot>,
+}
+
+#[derive(Clone, Serialize)]
+struct HitSnapshot {
+    conversation_id: String,
+    message_id: Option<i64>,
+    snippet: String,
 }
 
 #[derive(Serialize)]
@@ -108,6 +160,10 @@ pub struct AppView<'a> {
     /// `anonymous`, `guest` or `user`.
     pub identity: &'static str,
     pub account_name: Option<&'a str>,
+    pub conversation_id: Option<&'a str>,
+    pub conversations: &'a ConversationList,
+    pub search: &'a Search,
+    pub toast: Option<&'a str>,
 }
 
 /// Refreshes the published state when it changed.
@@ -170,12 +226,17 @@ fn fingerprint(view: &AppView<'_>) -> u64 {
     view.composer_text.hash(&mut hasher);
     view.identity.hash(&mut hasher);
     view.account_name.hash(&mut hasher);
+    view.conversation_id.hash(&mut hasher);
+    view.conversations.revision().hash(&mut hasher);
+    view.search.revision().hash(&mut hasher);
+    view.toast.hash(&mut hasher);
     view.messages.len().hash(&mut hasher);
     if let Some(last) = view.messages.last() {
         last.local_id.hash(&mut hasher);
         last.content.len().hash(&mut hasher);
         last.partial.hash(&mut hasher);
         last.unsent.hash(&mut hasher);
+        last.stored_id.hash(&mut hasher);
     }
     hasher.finish()
 }
@@ -195,8 +256,34 @@ fn snapshot(view: &AppView<'_>) -> AppSnapshot {
             content: message.content.clone(),
             partial: message.partial,
             kind: message.kind.label(),
+            message_id: message.stored_id,
         })
         .collect();
+    let conversations = (0..view.conversations.conversations().len())
+        .take(REPORTED_CONVERSATIONS)
+        .filter_map(|index| view.conversations.entry(index))
+        .map(|(summary, group)| ConversationSnapshot {
+            id: summary.id.clone(),
+            title: summary.title.clone(),
+            pinned: summary.pinned,
+            group: group.label(),
+        })
+        .collect();
+    let search = view.search.query().map(|query| SearchSnapshot {
+        query: query.to_owned(),
+        hits: match view.search.outcome() {
+            Some(SearchOutcome::Hits(results)) => results
+                .hits
+                .iter()
+                .map(|hit| HitSnapshot {
+                    conversation_id: hit.conversation_id.clone(),
+                    message_id: hit.message_id,
+                    snippet: hit.snippet.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+    });
     AppSnapshot {
         persona: view.persona.to_owned(),
         identity: view.identity,
@@ -205,6 +292,10 @@ fn snapshot(view: &AppView<'_>) -> AppSnapshot {
         composer_text: view.composer_text.to_owned(),
         message_count: view.messages.len(),
         messages,
+        conversation_id: view.conversation_id.map(str::to_owned),
+        conversations,
+        search,
+        toast: view.toast.map(str::to_owned),
     }
 }
 
@@ -212,10 +303,29 @@ fn snapshot(view: &AppView<'_>) -> AppSnapshot {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use crate::clock::Clock;
     use crate::conversation::Conversation;
 
     #[test]
     fn the_state_reports_messages_and_widget_rects_in_css_pixels() {
+        let clock = Clock::Fixed {
+            now_ms: 1_000,
+            utc_offset_ms: 0,
+        };
+        let mut list = ConversationList::default();
+        list.upsert(
+            ashley_proxy::api::ConversationSummary {
+                id: "c1".into(),
+                title: "Week plan".into(),
+                pinned: true,
+                created_at_ms: 0,
+                updated_at_ms: 1_000,
+                messages: 2,
+            },
+            &clock,
+        );
+        let mut search = Search::with_text(" plan ");
+        search.edited(0.0);
         let mut conversation = Conversation::default();
         conversation.push(MessageKind::User, "hello".into());
         conversation
@@ -234,6 +344,10 @@ mod tests {
             zoom_factor: 1.5,
             identity: "user",
             account_name: Some("Ada"),
+            conversation_id: Some("c1"),
+            conversations: &list,
+            search: &search,
+            toast: Some("Conversation deleted"),
         });
         let json: serde_json::Value = serde_json::from_str(&test_state_json()).unwrap();
         assert_eq!(json["persona"], "creative");
@@ -248,5 +362,15 @@ mod tests {
             json["widgets"]["send"],
             serde_json::json!([15.0, 30.0, 45.0, 60.0])
         );
+        assert_eq!(json["conversation_id"], "c1");
+        assert_eq!(
+            json["conversations"],
+            serde_json::json!([{"id": "c1", "title": "Week plan", "pinned": true, "group": "pinned"}])
+        );
+        assert_eq!(
+            json["search"],
+            serde_json::json!({"query": "plan", "hits": []})
+        );
+        assert_eq!(json["toast"], "Conversation deleted");
     }
 }

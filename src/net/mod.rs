@@ -11,9 +11,9 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use ashley_proxy::api::{
-    AdminReport, BlockUser, ChatEvent, CreatedKey, ErrorBody, ErrorCode, ErrorResponse, GuestToken,
-    History, KeyList, Me, NewKey, PersonaList, Regenerate, SendMessage, SessionCreated,
-    SessionList, Status,
+    AdminReport, BlockUser, ChatEvent, ConversationList, ConversationPatch, ConversationSummary,
+    CreatedKey, ErrorBody, ErrorCode, ErrorResponse, GuestToken, History, KeyList, Me, NewKey,
+    PersonaList, Regenerate, SearchResults, SendMessage, Status,
 };
 use serde::de::DeserializeOwned;
 
@@ -99,9 +99,29 @@ pub enum StreamEvent {
 #[derive(Debug)]
 pub enum NetEvent {
     Personas(Result<PersonaList, NetError>),
-    SessionCreated(Result<String, NetError>),
-    /// The caller's most recent session (`None`: it has none).
-    LatestSession(Result<Option<String>, NetError>),
+    /// The caller's conversations (also the answer to "which one was the most recent").
+    Conversations(Result<ConversationList, NetError>),
+    /// A new, empty conversation.
+    ConversationCreated(Result<ConversationSummary, NetError>),
+    /// A rename or a pin went through (the conversation as it now is) or failed.
+    ConversationChanged {
+        id: String,
+        result: Result<ConversationSummary, NetError>,
+    },
+    ConversationDeleted {
+        id: String,
+        result: Result<(), NetError>,
+    },
+    /// An undone delete.
+    ConversationRestored {
+        id: String,
+        result: Result<ConversationSummary, NetError>,
+    },
+    /// The hits for `query` (trimmed, as sent).
+    Search {
+        query: String,
+        result: Result<SearchResults, NetError>,
+    },
     /// Who the app is signed in as.
     Me(Result<Me, NetError>),
     /// Signed out (the credential is revoked and forgotten).
@@ -119,7 +139,7 @@ pub enum NetEvent {
     /// An admin's action (block, unblock, revoke) went through or failed.
     AdminActed(Result<(), NetError>),
     History {
-        session_id: String,
+        conversation_id: String,
         result: Result<History, NetError>,
     },
     Status(Result<Status, NetError>),
@@ -184,38 +204,36 @@ impl ProxyClient {
         self.repaint.request_repaint();
     }
 
-    /// `POST /api/sessions`. A bearer token the proxy refuses is dropped and replaced by a new
-    /// guest's (once: `renew`), so a restarted app with a stale token carries on.
-    fn post_session(&self, renew: bool) {
-        let mut request = ehttp::Request::post(self.url("/api/sessions"), Vec::new());
+    /// `POST /api/conversations`. A bearer token the proxy refuses is dropped and replaced by a
+    /// new guest's (once: `renew`), so a restarted app with a stale token carries on.
+    fn post_conversation(&self, renew: bool) {
+        let mut request = ehttp::Request::post(self.url("/api/conversations"), Vec::new());
         request.headers = ehttp::Headers::new(&[("Accept", "application/json")]);
         let client = self.clone();
         ehttp::fetch(self.credential.attach(request), move |result| {
-            let created = parse::<SessionCreated>(result);
+            let created = parse::<ConversationSummary>(result);
             if let Err(error) = &created
                 && renew
                 && error.is_sign_in_required()
                 && client.credential.uses_bearer()
             {
                 client.credential.clear();
-                return client.new_guest_then_session();
+                return client.new_guest_then_conversation();
             }
-            client.emit(NetEvent::SessionCreated(
-                created.map(|created| created.session_id),
-            ));
+            client.emit(NetEvent::ConversationCreated(created));
         });
     }
 
-    /// `POST /api/auth/guest`, then the session: the desktop app's first start.
-    fn new_guest_then_session(&self) {
+    /// `POST /api/auth/guest`, then the conversation: the desktop app's first start.
+    fn new_guest_then_conversation(&self) {
         let request = ehttp::Request::post(self.url("/api/auth/guest"), Vec::new());
         let client = self.clone();
         ehttp::fetch(request, move |result| match parse::<GuestToken>(result) {
             Ok(guest) => {
                 client.credential.set(guest.token);
-                client.post_session(false);
+                client.post_conversation(false);
             }
-            Err(error) => client.emit(NetEvent::SessionCreated(Err(error))),
+            Err(error) => client.emit(NetEvent::ConversationCreated(Err(error))),
         });
     }
 
@@ -240,6 +258,67 @@ impl ProxyClient {
     pub fn fetch_me(&self) {
         let request = ehttp::Request::get(self.url("/api/me"));
         self.fetch_json(request, NetEvent::Me);
+    }
+
+    /// `GET /api/conversations`: the list, pinned first, then the most recently active.
+    pub fn fetch_conversations(&self) {
+        let request = ehttp::Request::get(self.url("/api/conversations"));
+        self.fetch_json(request, NetEvent::Conversations);
+    }
+
+    /// `PATCH /api/conversations/{id}`: a new title or pin.
+    pub fn patch_conversation(&self, id: &str, patch: &ConversationPatch) {
+        let body = serde_json::to_vec(patch).unwrap_or_default();
+        let mut request = ehttp::Request::post(self.url(&format!("/api/conversations/{id}")), body);
+        request.method = ehttp::Method::PATCH;
+        request.headers = ehttp::Headers::new(&[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ]);
+        let id = id.to_owned();
+        self.fetch_json(request, move |result| NetEvent::ConversationChanged {
+            id,
+            result,
+        });
+    }
+
+    /// `DELETE /api/conversations/{id}`: hidden at once, restorable for a while.
+    pub fn delete_conversation(&self, id: &str) {
+        let request = ehttp::Request::delete(&self.url(&format!("/api/conversations/{id}")));
+        let client = self.clone();
+        let id = id.to_owned();
+        ehttp::fetch(self.credential.attach(request), move |result| {
+            let result = match result {
+                Err(reason) => Err(NetError::Unreachable(reason)),
+                Ok(response) if !response.ok => Err(http_error(response.status, &response.bytes)),
+                Ok(_) => Ok(()),
+            };
+            client.emit(NetEvent::ConversationDeleted { id, result });
+        });
+    }
+
+    /// `POST /api/conversations/{id}/restore`: undoes a delete.
+    pub fn restore_conversation(&self, id: &str) {
+        let mut request = ehttp::Request::post(
+            self.url(&format!("/api/conversations/{id}/restore")),
+            Vec::new(),
+        );
+        request.headers = ehttp::Headers::new(&[("Accept", "application/json")]);
+        let id = id.to_owned();
+        self.fetch_json(request, move |result| NetEvent::ConversationRestored {
+            id,
+            result,
+        });
+    }
+
+    /// `GET /api/search?q=`: `query` is already trimmed.
+    pub fn search(&self, query: &str) {
+        let url = self.url(&format!("/api/search?q={}", percent_encode(query)));
+        let query = query.to_owned();
+        self.fetch_json(ehttp::Request::get(url), move |result| NetEvent::Search {
+            query,
+            result,
+        });
     }
 
     /// Signs out: the proxy revokes the credential (and clears the cookie); the app forgets it.
@@ -437,54 +516,55 @@ impl ChatBackend for ProxyClient {
         &self.base_url
     }
 
-    fn find_latest_session(&self) {
-        let request = ehttp::Request::get(self.url("/api/sessions"));
-        self.fetch_json(request, |result: Result<SessionList, NetError>| {
-            NetEvent::LatestSession(result.map(|list| {
-                list.sessions
-                    .into_iter()
-                    .next()
-                    .map(|session| session.session_id)
-            }))
-        });
+    fn find_latest_conversation(&self) {
+        self.fetch_conversations();
     }
 
-    fn create_session(&self) {
+    fn create_conversation(&self) {
         if self.credential.uses_bearer() && self.credential.token().is_none() {
-            self.new_guest_then_session();
+            self.new_guest_then_conversation();
         } else {
-            self.post_session(true);
+            self.post_conversation(true);
         }
     }
 
-    fn fetch_history(&self, session_id: &str) {
-        let request = ehttp::Request::get(self.url(&format!("/api/sessions/{session_id}")));
-        let session_id = session_id.to_owned();
+    fn fetch_history(&self, conversation_id: &str) {
+        let request =
+            ehttp::Request::get(self.url(&format!("/api/conversations/{conversation_id}")));
+        let conversation_id = conversation_id.to_owned();
         self.fetch_json(request, move |result| NetEvent::History {
-            session_id,
+            conversation_id,
             result,
         });
     }
 
-    /// Forgets a session on the server; the app has already moved on, so failures only log.
-    fn delete_session(&self, session_id: &str) {
-        let request = ehttp::Request::delete(&self.url(&format!("/api/sessions/{session_id}")));
-        ehttp::fetch(self.credential.attach(request), |result| {
-            if let Err(err) = result {
-                log::warn!("could not delete the old session: {err}");
-            }
-        });
-    }
-
-    fn send_message(&self, stream_id: u64, session_id: &str, body: &SendMessage) -> StreamHandle {
-        let path = format!("/api/sessions/{session_id}/messages");
+    fn send_message(
+        &self,
+        stream_id: u64,
+        conversation_id: &str,
+        body: &SendMessage,
+    ) -> StreamHandle {
+        let path = format!("/api/conversations/{conversation_id}/messages");
         self.stream(stream_id, &path, serde_json::to_vec(body))
     }
 
-    fn regenerate(&self, stream_id: u64, session_id: &str, body: &Regenerate) -> StreamHandle {
-        let path = format!("/api/sessions/{session_id}/regenerate");
+    fn regenerate(&self, stream_id: u64, conversation_id: &str, body: &Regenerate) -> StreamHandle {
+        let path = format!("/api/conversations/{conversation_id}/regenerate");
         self.stream(stream_id, &path, serde_json::to_vec(body))
     }
+}
+
+/// `text` for a URL's query: unreserved characters as they are, every other byte `%XX`.
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 /// A JSON answer, or why there is none.
@@ -502,4 +582,14 @@ fn http_error(status: u16, body: &[u8]) -> NetError {
         .ok()
         .map(|response| response.error);
     NetError::Http { status, body }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_query_is_percent_encoded() {
+        assert_eq!(percent_encode("a b&c=é"), "a%20b%26c%3D%C3%A9");
+    }
 }

@@ -9,13 +9,12 @@ use super::*;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Call {
-    CreateSession,
+    CreateConversation,
     FindLatest,
     FetchHistory(String),
-    DeleteSession(String),
     Send {
         stream_id: u64,
-        session_id: String,
+        conversation_id: String,
         persona: String,
         message: String,
     },
@@ -49,32 +48,37 @@ impl ChatBackend for Recorder {
     fn server(&self) -> &str {
         "http://proxy.test"
     }
-    fn create_session(&self) {
-        self.calls.borrow_mut().push(Call::CreateSession);
+    fn create_conversation(&self) {
+        self.calls.borrow_mut().push(Call::CreateConversation);
     }
-    fn find_latest_session(&self) {
+    fn find_latest_conversation(&self) {
         self.calls.borrow_mut().push(Call::FindLatest);
     }
-    fn fetch_history(&self, session_id: &str) {
+    fn fetch_history(&self, conversation_id: &str) {
         self.calls
             .borrow_mut()
-            .push(Call::FetchHistory(session_id.into()));
+            .push(Call::FetchHistory(conversation_id.into()));
     }
-    fn delete_session(&self, session_id: &str) {
-        self.calls
-            .borrow_mut()
-            .push(Call::DeleteSession(session_id.into()));
-    }
-    fn send_message(&self, stream_id: u64, session_id: &str, body: &SendMessage) -> StreamHandle {
+    fn send_message(
+        &self,
+        stream_id: u64,
+        conversation_id: &str,
+        body: &SendMessage,
+    ) -> StreamHandle {
         self.calls.borrow_mut().push(Call::Send {
             stream_id,
-            session_id: session_id.into(),
+            conversation_id: conversation_id.into(),
             persona: body.persona.clone(),
             message: body.message.clone(),
         });
         StreamHandle::default()
     }
-    fn regenerate(&self, stream_id: u64, _session_id: &str, _body: &Regenerate) -> StreamHandle {
+    fn regenerate(
+        &self,
+        stream_id: u64,
+        _conversation_id: &str,
+        _body: &Regenerate,
+    ) -> StreamHandle {
         self.calls.borrow_mut().push(Call::Regenerate(stream_id));
         StreamHandle::default()
     }
@@ -164,7 +168,7 @@ fn started() -> StreamEvent {
 fn sent(backend: &Recorder, text: &str) -> ChatSession {
     let mut session = ChatSession::new(None);
     session.connect(backend);
-    session.on_session_created(Ok("s1".into()), backend, "ashley");
+    session.on_conversation_created(Ok("s1".into()), backend, "ashley");
     session.composer = text.into();
     session.send_composer(backend, "ashley");
     assert!(
@@ -193,14 +197,14 @@ fn the_first_send_creates_a_session_then_streams_the_reply() {
     session.composer = "hello".into();
     session.send_composer(&backend, "technical");
     assert!(session.is_sending());
-    assert_eq!(backend.take(), [Call::CreateSession]);
-    session.on_session_created(Ok("s1".into()), &backend, "technical");
+    assert_eq!(backend.take(), [Call::CreateConversation]);
+    session.on_conversation_created(Ok("s1".into()), &backend, "technical");
     let stream_id = backend.last_stream_id();
     assert_eq!(
         backend.take(),
         [Call::Send {
             stream_id,
-            session_id: "s1".into(),
+            conversation_id: "s1".into(),
             persona: "technical".into(),
             message: "hello".into()
         }]
@@ -239,8 +243,8 @@ fn what_was_typed_survives_every_error_code_before_and_during_the_stream() {
         if code == ErrorCode::UnknownSession {
             // Sent again on a new session instead, with nothing lost meanwhile.
             assert!(session.is_sending());
-            assert_eq!(backend.take().last(), Some(&Call::CreateSession));
-            session.on_session_created(Err(NetError::Unreachable("x".into())), &backend, "a");
+            assert_eq!(backend.take().last(), Some(&Call::CreateConversation));
+            session.on_conversation_created(Err(NetError::Unreachable("x".into())), &backend, "a");
         }
         typed_text_is_kept(&session, "my words", &format!("HTTP {code}"));
 
@@ -284,7 +288,7 @@ fn what_was_typed_survives_broken_connections_refusals_and_stop() {
     let mut session = ChatSession::new(None);
     session.composer = "offline".into();
     session.send_composer(&backend, "ashley");
-    session.on_session_created(Err(NetError::Unreachable("down".into())), &backend, "a");
+    session.on_conversation_created(Err(NetError::Unreachable("down".into())), &backend, "a");
     typed_text_is_kept(&session, "offline", "no session");
     assert_eq!(
         session.conversation().messages().last().unwrap().retry,
@@ -425,19 +429,63 @@ fn events_of_a_stopped_stream_change_nothing() {
 }
 
 #[test]
-fn clear_deletes_the_old_session_and_keeps_the_composer() {
+fn new_chat_keeps_the_old_conversation_and_the_composer() {
     let backend = Recorder::default();
     let mut session = sent(&backend, "q");
     session.composer = "draft".into();
     backend.take();
-    session.clear(&backend);
+    session.new_chat(&backend);
     assert_eq!(
         backend.take(),
-        [Call::DeleteSession("s1".into()), Call::CreateSession]
+        [Call::CreateConversation],
+        "nothing deleted"
     );
     assert!(session.conversation().is_empty());
     assert_eq!(session.composer, "draft");
-    assert_eq!(session.session_id(), None);
+    assert_eq!(session.conversation_id(), None);
+}
+
+#[test]
+fn opening_another_conversation_mid_reply_detaches_the_stream() {
+    let backend = Recorder::default();
+    let mut session = sent(&backend, "q");
+    let stream_id = backend.last_stream_id();
+    session.on_stream_event(stream_id, started(), &backend);
+    assert!(session.is_sending());
+    backend.take();
+    session.take_scroll_to_bottom();
+    session.open("other", Some(7), &backend);
+    assert_eq!(backend.take(), [Call::FetchHistory("other".into())]);
+    assert!(!session.is_sending(), "the reply is left to the proxy");
+    assert!(session.conversation().is_empty());
+    // The old stream's late events change nothing here.
+    let delta = StreamEvent::Chat {
+        event: ChatEvent::Delta {
+            text: "leak".into(),
+        },
+        id: None,
+    };
+    session.on_stream_event(stream_id, delta, &backend);
+    assert!(session.conversation().is_empty());
+    let history = History {
+        session_id: "other".into(),
+        messages: vec![ashley_proxy::api::HistoryMessage {
+            id: 7,
+            role: ashley_proxy::api::Role::User,
+            content: "found".into(),
+            persona: "ashley".into(),
+            created_at_ms: 0,
+            stats: None,
+            partial: false,
+        }],
+    };
+    session.on_history("other", Ok(history), &backend, "ashley");
+    assert_eq!(
+        session.take_focus_row(),
+        Some(0),
+        "the search hit's message"
+    );
+    assert!(!session.take_scroll_to_bottom());
 }
 
 #[test]
@@ -446,20 +494,20 @@ fn a_first_start_resumes_the_most_recent_session_or_makes_one() {
     let mut session = ChatSession::new(None);
     session.connect(&backend);
     assert_eq!(backend.take(), [Call::FindLatest]);
-    session.on_latest_session(Ok(Some("recent".into())), &backend);
+    session.on_latest_conversation(Ok(Some("recent".into())), &backend);
     assert_eq!(backend.take(), [Call::FetchHistory("recent".into())]);
-    assert_eq!(session.session_id(), Some("recent"));
+    assert_eq!(session.conversation_id(), Some("recent"));
 
     let mut fresh = ChatSession::new(None);
     fresh.connect(&backend);
     backend.take();
-    fresh.on_latest_session(Ok(None), &backend);
-    assert_eq!(backend.take(), [Call::CreateSession]);
+    fresh.on_latest_conversation(Ok(None), &backend);
+    assert_eq!(backend.take(), [Call::CreateConversation]);
 
     let mut offline = ChatSession::new(None);
     offline.connect(&backend);
     backend.take();
-    offline.on_latest_session(Err(NetError::Unreachable("down".into())), &backend);
+    offline.on_latest_conversation(Err(NetError::Unreachable("down".into())), &backend);
     assert!(backend.take().is_empty());
     assert_eq!(
         offline
@@ -484,7 +532,7 @@ fn a_forgotten_session_is_replaced_quietly() {
     };
     session.on_history("gone", Err(error), &backend, "ashley");
     assert_eq!(backend.take(), [Call::FindLatest]);
-    session.on_latest_session(Ok(None), &backend);
-    assert_eq!(backend.take(), [Call::CreateSession]);
+    session.on_latest_conversation(Ok(None), &backend);
+    assert_eq!(backend.take(), [Call::CreateConversation]);
     assert!(session.conversation().is_empty(), "no error notice");
 }

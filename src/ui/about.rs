@@ -29,7 +29,8 @@ pub fn about_ui(ui: &mut egui::Ui, palette: &Palette, personas: &[PersonaInfo]) 
         "Enter sends, Shift+Enter starts a new line.",
         "⏹ Stop keeps what was written so far.",
         "🔄 Regenerate asks again, with the persona now selected.",
-        "🗑 Clear starts a fresh conversation.",
+        "📝 New chat (Ctrl+Shift+O) starts a fresh conversation; the others stay in the list.",
+        "Ctrl+K searches every conversation.",
     ] {
         ui.label(RichText::new(tip).color(palette.muted));
     }

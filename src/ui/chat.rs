@@ -27,6 +27,10 @@ pub struct ChatContext<'a> {
     pub awaiting_reply: bool,
     /// Jump to the newest row this frame (after the person sent something).
     pub scroll_to_bottom: bool,
+    /// Bring this row into view (a search hit was opened).
+    pub scroll_to_row: Option<usize>,
+    /// The row to outline (its local id), briefly after a search hit opened it.
+    pub highlight: Option<u64>,
 }
 
 /// What the chat view keeps between frames: row heights and parsed markdown, per row.
@@ -34,6 +38,8 @@ pub struct ChatContext<'a> {
 pub struct ChatView {
     rows: RowHeights,
     pub markdown: MarkdownCache,
+    /// A row to centre once it is laid out (its height is then known).
+    reveal: Option<usize>,
 }
 
 pub fn chat_ui(
@@ -43,18 +49,36 @@ pub fn chat_ui(
     context: &ChatContext<'_>,
     commands: &mut Vec<Command>,
 ) {
-    let scroll = egui::ScrollArea::vertical()
-        .id_salt("conversation")
-        .auto_shrink(false)
-        .stick_to_bottom(true);
-    let ChatView { rows, markdown } = view;
+    let ChatView {
+        rows,
+        markdown,
+        reveal,
+    } = view;
     markdown.begin_frame();
     let messages = conversation.messages();
     rows.resize(messages.len());
+    let line_height = ui.text_style_height(&egui::TextStyle::Body);
+    let mut scroll = egui::ScrollArea::vertical()
+        .id_salt("conversation")
+        .auto_shrink(false);
+    if let Some(target) = context.scroll_to_row {
+        // Jump near the row by the heights known or estimated; once it is laid out it is
+        // centred exactly.
+        let width = ui.available_width();
+        let top: f32 = messages
+            .iter()
+            .take(target)
+            .enumerate()
+            .map(|(index, message)| rows.height(index, message, width, line_height) + ROW_GAP)
+            .sum();
+        scroll = scroll.vertical_scroll_offset(top);
+        *reveal = Some(target);
+    }
+    // Sticking to the bottom would pull a revealed row away.
+    let scroll = scroll.stick_to_bottom(reveal.is_none());
     scroll.show_viewport(ui, |ui, viewport| {
         ui.spacing_mut().item_spacing.y = 0.0;
         let width = ui.available_width();
-        let line_height = ui.text_style_height(&egui::TextStyle::Body);
         let count = messages.len();
         if count == 0 && !context.awaiting_reply {
             empty_conversation_ui(ui, context.palette);
@@ -84,11 +108,16 @@ pub fn chat_ui(
             let row = RowState {
                 streaming: context.streaming_index == Some(next),
                 can_regenerate: last_reply == Some(next) && !context.sending,
+                highlighted: context.highlight == Some(message.local_id),
             };
             let top_of_row = ui.cursor().min.y;
-            ui.push_id(message.local_id, |ui| {
+            let drawn = ui.push_id(message.local_id, |ui| {
                 message_ui(ui, message, markdown, context, row, commands);
             });
+            if *reveal == Some(next) {
+                ui.scroll_to_rect(drawn.response.rect, Some(Align::Center));
+                *reveal = None;
+            }
             let height = ui.cursor().min.y - top_of_row;
             rows.record(next, message, width, height);
             ui.add_space(ROW_GAP);
@@ -117,6 +146,7 @@ pub fn chat_ui(
 struct RowState {
     streaming: bool,
     can_regenerate: bool,
+    highlighted: bool,
 }
 
 fn empty_conversation_ui(ui: &mut egui::Ui, palette: &Palette) {
@@ -148,8 +178,14 @@ fn message_ui(
         MessageKind::Reply => palette.surface,
         _ => palette.error_bg,
     };
+    let stroke = if row.highlighted {
+        egui::Stroke::new(2.0, palette.accent)
+    } else {
+        egui::Stroke::NONE
+    };
     Frame::new()
         .fill(fill)
+        .stroke(stroke)
         .corner_radius(CornerRadius::same(10))
         .inner_margin(Margin::symmetric(12, 8))
         .show(ui, |ui| {

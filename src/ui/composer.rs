@@ -1,4 +1,4 @@
-//! The composer: multiline input (Enter sends, Shift+Enter breaks the line), Send/Stop, Clear.
+//! The composer: multiline input (Enter sends, Shift+Enter breaks the line), Send/Stop, New chat.
 
 use ashley_proxy::api::MAX_MESSAGE_CHARS;
 use egui::{Key, KeyboardShortcut, Modifiers, RichText};
@@ -22,7 +22,7 @@ pub fn composer_ui(
     palette: &Palette,
     text: &mut String,
     sending: bool,
-    can_clear: bool,
+    can_start_new: bool,
     commands: &mut Vec<Command>,
 ) {
     let sendable = can_send(text) && !sending;
@@ -61,12 +61,13 @@ pub fn composer_ui(
         if send.clicked() {
             commands.push(Command::Send);
         }
-        let clear = ui
-            .add_enabled(can_clear, egui::Button::new("🗑 Clear conversation"))
-            .on_hover_text("Start a new conversation");
-        record_widget(|| "clear".to_owned(), clear.rect);
-        if clear.clicked() {
-            commands.push(Command::Clear);
+        // Was "Clear conversation": the conversation now stays in the list.
+        let new_chat = ui
+            .add_enabled(can_start_new, egui::Button::new("📝 New chat"))
+            .on_hover_text("Start a new conversation; this one stays in the list");
+        record_widget(|| "clear".to_owned(), new_chat.rect);
+        if new_chat.clicked() {
+            commands.push(Command::NewChat);
         }
         let count = text.chars().count();
         if count > MAX_MESSAGE_CHARS * 9 / 10 {

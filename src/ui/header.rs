@@ -1,8 +1,9 @@
-//! The header: the gradient "Ashley AI" title, the tagline, the theme and sidebar switches.
+//! The header: the gradient "Ashley AI" title, the tagline, the theme, sidebar and (narrow)
+//! conversation list switches.
 
 use egui::{Align, Layout, RichText};
 
-use super::Command;
+use super::{Command, record_widget};
 use crate::state::ThemeChoice;
 use crate::theme::Palette;
 
@@ -14,6 +15,7 @@ pub fn header_ui(
     palette: &Palette,
     theme: ThemeChoice,
     narrow: bool,
+    list_folded: bool,
     commands: &mut Vec<Command>,
 ) {
     ui.horizontal(|ui| {
@@ -26,6 +28,15 @@ pub fn header_ui(
                     .clicked()
             {
                 commands.push(Command::ToggleSidebar);
+            }
+            if list_folded {
+                let button = ui
+                    .button("☰ Conversations")
+                    .on_hover_text("Your conversations and search");
+                record_widget(|| "conversations_button".to_owned(), button.rect);
+                if button.clicked() {
+                    commands.push(Command::ToggleConversations);
+                }
             }
             let (icon, hint) = match theme {
                 ThemeChoice::Dark => ("☀ Light", "Switch to the light theme"),

@@ -6,6 +6,7 @@ pub mod account;
 pub mod admin;
 pub mod chat;
 pub mod composer;
+pub mod conversations;
 pub mod footer;
 pub mod header;
 pub mod personas;
@@ -30,7 +31,28 @@ pub enum Command {
     Send,
     Stop,
     Regenerate,
-    Clear,
+    /// A new, empty conversation (the old ones stay in the list).
+    NewChat,
+    /// Show this conversation; `message_id`: a search hit to scroll to.
+    OpenConversation {
+        id: String,
+        message_id: Option<i64>,
+    },
+    /// Narrow screens: the conversation list over the chat, or back.
+    ToggleConversations,
+    Rename {
+        id: String,
+        title: String,
+    },
+    SetPinned(String, bool),
+    DeleteConversation(String),
+    /// The toast's Undo: restore the conversation just deleted.
+    UndoDelete,
+    RefreshConversations,
+    /// The search box's text changed.
+    SearchEdited,
+    /// Esc in the search box: back to the list.
+    CloseSearch,
     Retry(RetryAction),
     ToggleTheme,
     ToggleSidebar,

@@ -43,11 +43,15 @@ fn a_conversation_too_long_for_the_model_suggests_a_new_chat() {
     assert!(harness.query_by_label("🔁 Retry").is_none());
 
     // The suggested way out works and keeps the text to send in the new chat.
-    let old_session = app(&harness).session_id().map(str::to_owned);
-    harness.get_by_label("🗑 Clear conversation").click();
+    let old_session = app(&harness).conversation_id().map(str::to_owned);
+    harness
+        .get_all_by_label("📝 New chat")
+        .last()
+        .unwrap()
+        .click();
     harness.step();
     step_until(&mut harness, "a new session", |app| {
-        app.session_id().is_some() && app.session_id() != old_session.as_deref()
+        app.conversation_id().is_some() && app.conversation_id() != old_session.as_deref()
     });
     assert!(app(&harness).conversation().is_empty());
     assert_eq!(app(&harness).composer_text(), "TOOLONG story");

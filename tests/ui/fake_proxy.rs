@@ -6,6 +6,13 @@
 //! until the test calls [`FakeProxy::release`]; anything else streams a markdown reply in
 //! small pieces. Every event carries an `id:` (its sequence number), as the real proxy's do.
 //!
+//! The conversation routes (`/api/conversations...`, `/api/search`) are served as the contract
+//! in `ashley_proxy::api` describes them; the v0.2 `/api/sessions` names stay for older
+//! callers. After a conversation's first reply the fake "names" it `About <first words>`, as
+//! the real proxy's model does a moment later; a search for `FAIL` fails, a title over
+//! `MAX_TITLE_CHARS` is refused with `invalid_title`. A reply whose stream the app left
+//! (another conversation was opened) still finishes and is stored, as the real proxy's do.
+//!
 //! Like the real proxy, session routes need an identity: `POST /api/auth/guest` issues bearer
 //! tokens, and a session request without one it issued gets 401 `sign_in_required` (create) or
 //! 404 (the others). Sign-in is offered as "Test ID": `/auth/login?client=desktop` sends the
@@ -19,9 +26,10 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use ashley_proxy::api::{
-    ChatEvent, ErrorBody, ErrorCode, ErrorResponse, GuestToken, History, HistoryMessage, Identity,
-    Me, PersonaInfo, PersonaList, Regenerate, ReplyStats, Role, SendMessage, SessionCreated,
-    SessionList, SessionSummary, SignInInfo, Status, TokenExchange,
+    ChatEvent, ConversationList, ConversationPatch, ConversationSummary, ErrorBody, ErrorCode,
+    ErrorResponse, GuestToken, History, HistoryMessage, Identity, MAX_QUERY_CHARS, MAX_TITLE_CHARS,
+    Me, PersonaInfo, PersonaList, Regenerate, ReplyStats, Role, SearchHit, SearchResults,
+    SendMessage, SessionCreated, SessionList, SessionSummary, SignInInfo, Status, TokenExchange,
 };
 use axum::body::Body;
 use axum::extract::{Extension, Path, Query, Request, State};
@@ -39,9 +47,30 @@ pub const RATE_LIMIT_SECS: u64 = 2;
 
 pub const REPLY_MARKDOWN: &str = "## Plan 🚀\n\n- first **bold** item\n- second with `inline code`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```rust\nfn main() { println!(\"hi\"); }\n```\n\nSee [the docs](https://example.com).";
 
+/// What the list shows of a conversation.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    pub title: String,
+    pub pinned: bool,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    /// Deleted, restorable.
+    pub deleted: bool,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 #[derive(Default)]
 struct Shared {
     sessions: HashMap<String, Vec<HistoryMessage>>,
+    meta: HashMap<String, Meta>,
+    /// Every search query asked, in order.
+    searches: Vec<String>,
     next_id: i64,
     /// Every (persona, message) the proxy was asked to answer, in order.
     requests: Vec<(String, String)>,
@@ -86,6 +115,23 @@ impl FakeProxy {
             release: Arc::new(Notify::new()),
         };
         let router = Router::new()
+            .route(
+                "/api/conversations",
+                get(list_conversations).post(create_conversation),
+            )
+            .route(
+                "/api/conversations/{id}",
+                get(history)
+                    .patch(patch_conversation)
+                    .delete(delete_conversation),
+            )
+            .route(
+                "/api/conversations/{id}/restore",
+                post(restore_conversation),
+            )
+            .route("/api/conversations/{id}/messages", post(send_message))
+            .route("/api/conversations/{id}/regenerate", post(regenerate))
+            .route("/api/search", get(search))
             .route("/api/sessions", get(list_sessions).post(create_session))
             .route("/api/sessions/{id}", get(history).delete(delete_session))
             .route("/api/sessions/{id}/messages", post(send_message))
@@ -137,7 +183,51 @@ impl FakeProxy {
         shared.next_id += 1;
         let session_id = format!("{prefix}-{}", shared.next_id);
         shared.sessions.insert(session_id.clone(), messages);
+        let now = now_ms();
+        let meta = Meta {
+            title: String::new(),
+            pinned: false,
+            created_at_ms: now,
+            updated_at_ms: now,
+            deleted: false,
+        };
+        shared.meta.insert(session_id.clone(), meta);
         session_id
+    }
+
+    /// Stores a conversation as the list shows it (no owner: every caller's) and returns its id.
+    pub fn preload_conversation(
+        &self,
+        title: &str,
+        pinned: bool,
+        updated_at_ms: i64,
+        messages: Vec<HistoryMessage>,
+    ) -> String {
+        let mut shared = self.state.shared.lock().unwrap();
+        shared.next_id += 1;
+        let id = format!("conversation-{}", shared.next_id);
+        shared.sessions.insert(id.clone(), messages);
+        shared.meta.insert(
+            id.clone(),
+            Meta {
+                title: title.to_owned(),
+                pinned,
+                created_at_ms: updated_at_ms,
+                updated_at_ms,
+                deleted: false,
+            },
+        );
+        id
+    }
+
+    /// How the conversation now stands on the proxy.
+    pub fn meta(&self, id: &str) -> Option<Meta> {
+        self.state.shared.lock().unwrap().meta.get(id).cloned()
+    }
+
+    /// Every search query the app sent.
+    pub fn searches(&self) -> Vec<String> {
+        self.state.shared.lock().unwrap().searches.clone()
     }
 
     /// Forgets every token issued (a new database, a sign-out elsewhere).
@@ -300,12 +390,13 @@ async fn identified(State(state): State<FakeState>, request: Request, next: Next
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let creating = request.method() == Method::POST && request.uri().path() == "/api/sessions";
-    let listing = request.method() == Method::GET && request.uri().path() == "/api/sessions";
-    let session = request
-        .uri()
-        .path()
+    let path = request.uri().path().to_owned();
+    let collection = path == "/api/sessions" || path == "/api/conversations";
+    let creating = request.method() == Method::POST && collection;
+    let listing = request.method() == Method::GET && (collection || path == "/api/search");
+    let session = path
         .strip_prefix("/api/sessions/")
+        .or_else(|| path.strip_prefix("/api/conversations/"))
         .map(|rest| rest.split('/').next().unwrap_or_default().to_owned());
     let known = {
         let mut shared = state.shared.lock().unwrap();
@@ -329,10 +420,16 @@ async fn identified(State(state): State<FakeState>, request: Request, next: Next
             next.run(request).await
         }
         // Nobody's sessions: none.
-        (false, _) if listing => Json(SessionList {
+        (false, _) if listing && path == "/api/sessions" => Json(SessionList {
             sessions: Vec::new(),
         })
         .into_response(),
+        // Nobody's conversations: the preloaded ones (no owner).
+        (false, _) if listing => {
+            let mut request = request;
+            request.extensions_mut().insert(Caller(None));
+            next.run(request).await
+        }
         (false, true) => error_response(
             StatusCode::UNAUTHORIZED,
             "Your sign-in is no longer valid.",
@@ -359,6 +456,194 @@ async fn create_session(
         shared.owners.insert(session_id.clone(), token);
     }
     (StatusCode::CREATED, Json(SessionCreated { session_id }))
+}
+
+fn summary(id: &str, meta: &Meta, messages: usize) -> ConversationSummary {
+    ConversationSummary {
+        id: id.to_owned(),
+        title: meta.title.clone(),
+        pinned: meta.pinned,
+        created_at_ms: meta.created_at_ms,
+        updated_at_ms: meta.updated_at_ms,
+        messages: messages as u64,
+    }
+}
+
+impl Shared {
+    /// The conversations `token` may see: its own and the preloaded ones (no owner).
+    fn visible(&self, token: Option<&String>) -> Vec<ConversationSummary> {
+        let mut list: Vec<ConversationSummary> = self
+            .meta
+            .iter()
+            .filter(|(id, meta)| {
+                !meta.deleted
+                    && self
+                        .owners
+                        .get(*id)
+                        .is_none_or(|owner| Some(owner) == token)
+            })
+            .map(|(id, meta)| summary(id, meta, self.sessions.get(id).map_or(0, Vec::len)))
+            .collect();
+        list.sort_by_key(|c| (!c.pinned, std::cmp::Reverse(c.updated_at_ms), c.id.clone()));
+        list
+    }
+
+    fn summary_of(&self, id: &str) -> Option<ConversationSummary> {
+        let meta = self.meta.get(id)?;
+        Some(summary(id, meta, self.sessions.get(id).map_or(0, Vec::len)))
+    }
+}
+
+async fn create_conversation(
+    State(state): State<FakeState>,
+    Extension(Caller(token)): Extension<Caller>,
+) -> Response {
+    let mut shared = state.shared.lock().unwrap();
+    shared.next_id += 1;
+    let id = format!("conversation-{}", shared.next_id);
+    shared.sessions.insert(id.clone(), Vec::new());
+    let now = now_ms();
+    let meta = Meta {
+        title: String::new(),
+        pinned: false,
+        created_at_ms: now,
+        updated_at_ms: now,
+        deleted: false,
+    };
+    shared.meta.insert(id.clone(), meta);
+    if let Some(token) = token {
+        shared.owners.insert(id.clone(), token);
+    }
+    let created = shared.summary_of(&id).unwrap();
+    (StatusCode::CREATED, Json(created)).into_response()
+}
+
+async fn list_conversations(
+    State(state): State<FakeState>,
+    Extension(Caller(token)): Extension<Caller>,
+) -> Json<ConversationList> {
+    let shared = state.shared.lock().unwrap();
+    Json(ConversationList {
+        conversations: shared.visible(token.as_ref()),
+    })
+}
+
+async fn patch_conversation(
+    State(state): State<FakeState>,
+    Path(id): Path<String>,
+    Json(patch): Json<ConversationPatch>,
+) -> Response {
+    let mut shared = state.shared.lock().unwrap();
+    let Some(meta) = shared.meta.get_mut(&id).filter(|meta| !meta.deleted) else {
+        return not_found();
+    };
+    if let Some(title) = patch.title {
+        let title = title.trim();
+        if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("A title needs 1 to {MAX_TITLE_CHARS} characters."),
+                "invalid_request_error",
+                ErrorCode::InvalidTitle,
+            );
+        }
+        meta.title = title.to_owned();
+    }
+    if let Some(pinned) = patch.pinned {
+        meta.pinned = pinned;
+    }
+    Json(shared.summary_of(&id).unwrap()).into_response()
+}
+
+async fn delete_conversation(State(state): State<FakeState>, Path(id): Path<String>) -> Response {
+    let mut shared = state.shared.lock().unwrap();
+    match shared.meta.get_mut(&id) {
+        Some(meta) => {
+            meta.deleted = true;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => not_found(),
+    }
+}
+
+async fn restore_conversation(State(state): State<FakeState>, Path(id): Path<String>) -> Response {
+    let mut shared = state.shared.lock().unwrap();
+    match shared.meta.get_mut(&id) {
+        Some(meta) => {
+            meta.deleted = false;
+            Json(shared.summary_of(&id).unwrap()).into_response()
+        }
+        None => not_found(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SearchQuery {
+    q: String,
+}
+
+/// Case-insensitive (ASCII) substring search over titles and messages.
+async fn search(
+    State(state): State<FakeState>,
+    Extension(Caller(token)): Extension<Caller>,
+    Query(SearchQuery { q }): Query<SearchQuery>,
+) -> Response {
+    let query = q.trim().to_owned();
+    let mut shared = state.shared.lock().unwrap();
+    shared.searches.push(query.clone());
+    if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "A search needs 1 to 200 characters.",
+            "invalid_request_error",
+            ErrorCode::InvalidQuery,
+        );
+    }
+    if query.contains("FAIL") {
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The search index is unavailable",
+            "api_error",
+            ErrorCode::InternalError,
+        );
+    }
+    let needle = query.to_ascii_lowercase();
+    let marks_in = |text: &str| -> Vec<[u32; 2]> {
+        text.to_ascii_lowercase()
+            .match_indices(&needle)
+            .map(|(at, found)| [at as u32, (at + found.len()) as u32])
+            .collect()
+    };
+    let mut hits = Vec::new();
+    for conversation in shared.visible(token.as_ref()) {
+        let marks = marks_in(&conversation.title);
+        if !marks.is_empty() {
+            hits.push(SearchHit {
+                conversation_id: conversation.id.clone(),
+                title: conversation.title.clone(),
+                message_id: None,
+                role: None,
+                snippet: conversation.title.clone(),
+                marks,
+                at_ms: conversation.updated_at_ms,
+            });
+        }
+        for message in shared.sessions.get(&conversation.id).into_iter().flatten() {
+            let marks = marks_in(&message.content);
+            if !marks.is_empty() {
+                hits.push(SearchHit {
+                    conversation_id: conversation.id.clone(),
+                    title: conversation.title.clone(),
+                    message_id: Some(message.id),
+                    role: Some(message.role),
+                    snippet: message.content.clone(),
+                    marks,
+                    at_ms: message.created_at_ms,
+                });
+            }
+        }
+    }
+    Json(SearchResults { query, hits }).into_response()
 }
 
 /// The caller's sessions, newest first.
@@ -803,10 +1088,9 @@ fn sse_with(
     tokio::spawn(async move {
         let mut sent = Sent::default();
         let is_final = events.iter().any(ChatEvent::is_final);
+        // A client that left does not stop the reply (it is stored for when it comes back).
         for event in &events {
-            if !emit(&sender, event, &mut sent).await {
-                return;
-            }
+            let _ = emit(&sender, event, &mut sent).await;
             tokio::time::sleep(pace).await;
         }
         if is_final {
@@ -815,9 +1099,7 @@ fn sse_with(
         if let Some(rest) = after_release {
             state.release.notified().await;
             for event in &rest {
-                if !emit(&sender, event, &mut sent).await {
-                    return;
-                }
+                let _ = emit(&sender, event, &mut sent).await;
             }
         }
         let reply_id = {
@@ -832,8 +1114,23 @@ fn sse_with(
             };
             reply.stats = Some(stats);
             let reply_id = reply.id;
+            let mut first_words = String::new();
             if let Some(messages) = shared.sessions.get_mut(&session_id) {
                 messages.push(reply);
+                if let Some(first) = messages.first() {
+                    first_words = first
+                        .content
+                        .split_whitespace()
+                        .take(3)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                }
+            }
+            if let Some(meta) = shared.meta.get_mut(&session_id) {
+                meta.updated_at_ms = now_ms();
+                if meta.title.is_empty() {
+                    meta.title = format!("About {first_words}");
+                }
             }
             reply_id
         };

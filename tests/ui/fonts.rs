@@ -37,7 +37,7 @@ fn common_emoji_in_a_reply_render_with_real_glyphs() {
         partial: false,
     }]);
     let persisted = PersistedState {
-        session_id: Some(session_id),
+        conversation_id: Some(session_id),
         ..PersistedState::default()
     };
     let mut harness = app_harness(&proxy.url, persisted, WIDE);

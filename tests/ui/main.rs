@@ -1,6 +1,7 @@
 //! The app driven through its real UI (egui_kittest) against a proxy on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod conversations;
 mod errors;
 mod fake_proxy;
 mod fonts;
@@ -80,7 +81,7 @@ pub fn step_until(harness: &mut AppHarness, what: &str, done: impl Fn(&AshleyApp
 }
 
 pub fn connected(app: &AshleyApp) -> bool {
-    app.session_id().is_some() && !app.is_sending()
+    app.conversation_id().is_some() && !app.is_sending()
 }
 
 pub fn type_and_press_enter(harness: &mut AppHarness, text: &str) {
@@ -234,7 +235,7 @@ fn the_desktop_app_is_a_guest_by_bearer_token_and_renews_a_token_the_proxy_forgo
     proxy.forget_tokens();
     let mut restarted = app_harness(&proxy.url, saved.clone(), WIDE);
     step_until(&mut restarted, "a new session", |app| {
-        connected(app) && app.session_id() != saved.session_id.as_deref()
+        connected(app) && app.conversation_id() != saved.conversation_id.as_deref()
     });
     assert!(app(&restarted).conversation().is_empty());
     let (issued, refused) = proxy.identity_counts();
@@ -297,7 +298,7 @@ fn desktop_sign_in_goes_through_the_browser_and_keeps_the_guest_conversation() {
     step_until(&mut harness, "the reply", |app| {
         !app.is_sending() && app.conversation().len() == 2
     });
-    let session = app(&harness).session_id().unwrap().to_owned();
+    let session = app(&harness).conversation_id().unwrap().to_owned();
 
     harness.get_by_label("Sign in with Test ID").click();
     harness.step();
@@ -339,7 +340,7 @@ fn desktop_sign_in_goes_through_the_browser_and_keeps_the_guest_conversation() {
         "Ada is no admin"
     );
     assert_eq!(
-        app(&harness).session_id(),
+        app(&harness).conversation_id(),
         Some(session.as_str()),
         "the guest's conversation is now the account's"
     );
@@ -362,7 +363,7 @@ fn desktop_sign_in_goes_through_the_browser_and_keeps_the_guest_conversation() {
     step_until(&mut harness, "a guest again, on a new session", |app| {
         app.account().identity() == ashley_proxy::api::Identity::Guest
             && connected(app)
-            && app.session_id() != Some(session.as_str())
+            && app.conversation_id() != Some(session.as_str())
     });
     assert!(app(&harness).conversation().is_empty());
 }
@@ -441,10 +442,10 @@ fn an_admin_sees_usage_plots_blocks_a_user_and_revokes_a_key() {
 }
 
 #[test]
-fn clear_starts_a_new_session_and_reload_restores_history() {
+fn new_chat_keeps_the_old_conversation_and_reload_restores_the_open_one() {
     let proxy = FakeProxy::start();
     let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
-    step_until(&mut harness, "a session", connected);
+    step_until(&mut harness, "a conversation", connected);
     type_and_press_enter(&mut harness, "Remember me");
     step_until(&mut harness, "the reply", |app| {
         !app.is_sending() && app.conversation().len() == 2
@@ -456,19 +457,29 @@ fn clear_starts_a_new_session_and_reload_restores_history() {
     step_until(&mut reloaded, "the restored history", |app| {
         app.conversation().len() == 2
     });
-    assert_eq!(app(&reloaded).session_id(), saved.session_id.as_deref());
+    assert_eq!(
+        app(&reloaded).conversation_id(),
+        saved.conversation_id.as_deref()
+    );
     reloaded.get_by_label("Remember me");
 
-    reloaded.get_by_label("🗑 Clear conversation").click();
+    // The composer's "New chat" (was "Clear conversation").
+    reloaded
+        .get_all_by_label("📝 New chat")
+        .last()
+        .unwrap()
+        .click();
     reloaded.step();
-    step_until(&mut reloaded, "a new session", |app| {
-        app.session_id().is_some() && app.session_id() != saved.session_id.as_deref()
+    step_until(&mut reloaded, "a new conversation", |app| {
+        app.conversation_id().is_some() && app.conversation_id() != saved.conversation_id.as_deref()
     });
     assert!(app(&reloaded).conversation().is_empty());
     assert_eq!(
-        proxy.history(saved.session_id.as_deref().unwrap()),
-        None,
-        "old one deleted"
+        proxy
+            .history(saved.conversation_id.as_deref().unwrap())
+            .map(|h| h.len()),
+        Some(2),
+        "the old one is kept"
     );
 }
 
@@ -476,12 +487,12 @@ fn clear_starts_a_new_session_and_reload_restores_history() {
 fn an_unknown_stored_session_is_replaced_silently() {
     let proxy = FakeProxy::start();
     let stale = PersistedState {
-        session_id: Some("gone".into()),
+        conversation_id: Some("gone".into()),
         ..PersistedState::default()
     };
     let mut harness = app_harness(&proxy.url, stale, WIDE);
     step_until(&mut harness, "a fresh session", |app| {
-        app.session_id().is_some_and(|id| id != "gone")
+        app.conversation_id().is_some_and(|id| id != "gone")
     });
     assert!(app(&harness).conversation().is_empty(), "no error notice");
 }
@@ -625,7 +636,7 @@ fn ten_thousand_messages_lay_out_only_the_visible_rows() {
         .collect();
     let session_id = proxy.preload_session(messages);
     let persisted = PersistedState {
-        session_id: Some(session_id),
+        conversation_id: Some(session_id),
         ..PersistedState::default()
     };
     let mut harness = app_harness(&proxy.url, persisted, WIDE);
@@ -656,7 +667,7 @@ fn a_message_sent_while_the_history_loads_follows_the_history() {
     };
     let session_id = proxy.preload_session_named("slow", vec![earlier]);
     let persisted = PersistedState {
-        session_id: Some(session_id),
+        conversation_id: Some(session_id),
         ..PersistedState::default()
     };
     let mut harness = app_harness(&proxy.url, persisted, WIDE);

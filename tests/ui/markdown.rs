@@ -37,7 +37,7 @@ fn replies_are_parsed_once_not_every_frame() {
     let proxy = FakeProxy::start();
     let session_id = proxy.preload_session(history(3));
     let persisted = PersistedState {
-        session_id: Some(session_id),
+        conversation_id: Some(session_id),
         ..PersistedState::default()
     };
     let mut harness = app_harness(&proxy.url, persisted, WIDE);

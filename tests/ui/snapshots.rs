@@ -1,4 +1,5 @@
-//! Snapshot images of the main screen (dark/light, wide/narrow), committed under tests/snapshots.
+//! Snapshot images of the main screen (dark/light, wide/narrow, a longer conversation list),
+//! committed under tests/snapshots.
 //!
 //! Rendered with wgpu on a CPU adapter (lavapipe). Regenerate with
 //! `UPDATE_SNAPSHOTS=1 cargo test -p ashley --test ui snapshot`.
@@ -19,7 +20,7 @@ fn main_screen_snapshot(theme: ThemeChoice, size: egui::Vec2, name: &str) {
     };
     let mut harness = app_harness(&proxy.url, persisted, size);
     step_until(&mut harness, "personas and status", |app| {
-        app.personas_loaded() && app.status_loaded() && app.session_id().is_some()
+        app.personas_loaded() && app.status_loaded() && app.conversation_id().is_some()
     });
     type_and_press_enter(&mut harness, "Plan my week, please");
     step_until(&mut harness, "the reply", |app| {
@@ -29,6 +30,13 @@ fn main_screen_snapshot(theme: ThemeChoice, size: egui::Vec2, name: &str) {
                 .messages()
                 .last()
                 .is_some_and(|m| m.kind == MessageKind::Reply)
+    });
+    // A finished reply refreshes the list, which then has the conversation's title.
+    step_until(&mut harness, "the titled conversation", |app| {
+        app.conversation_list()
+            .conversations()
+            .iter()
+            .any(|c| !c.title.is_empty())
     });
     // A finished reply refreshes the status panel; its spinner must be gone.
     step_until(&mut harness, "the status refresh", |app| {
@@ -77,6 +85,77 @@ fn snapshot_light_narrow() {
         egui::vec2(390.0, 800.0),
         "main_light_narrow",
     );
+}
+
+/// The wide layout with a list that has every heading, one conversation open (fixed clock).
+#[test]
+fn snapshot_conversations_wide() {
+    use ashley::clock::{Clock, DAY_MS};
+    use ashley_proxy::api::{HistoryMessage, Role};
+    const NOON: i64 = 20_522 * DAY_MS + 12 * 3_600_000;
+    let proxy = FakeProxy::start();
+    let message = |id, role, content: &str| HistoryMessage {
+        id,
+        role,
+        content: content.into(),
+        persona: "ashley".into(),
+        created_at_ms: NOON,
+        stats: None,
+        partial: false,
+    };
+    let mut open = None;
+    for (title, pinned, days_ago) in [
+        ("Reading list", true, 40),
+        ("Trip to Lisbon", false, 0),
+        (
+            "Rust lifetimes, explained slowly and with examples",
+            false,
+            0,
+        ),
+        ("Birthday ideas", false, 1),
+        ("Sourdough starter", false, 4),
+        ("", false, 6),
+        ("Job interview practice", false, 20),
+    ] {
+        let messages = vec![
+            message(1, Role::User, "What should I see in Lisbon in two days?"),
+            message(
+                2,
+                Role::Assistant,
+                "**Day one:** Alfama and the castle.\n\n**Day two:** Belém.",
+            ),
+        ];
+        let id = proxy.preload_conversation(title, pinned, NOON - days_ago * DAY_MS, messages);
+        if title == "Trip to Lisbon" {
+            open = Some(id);
+        }
+    }
+    let persisted = PersistedState {
+        conversation_id: open,
+        ..PersistedState::default()
+    };
+    let mut harness = app_harness(&proxy.url, persisted, egui::vec2(1100.0, 760.0));
+    harness.step();
+    harness
+        .state_mut()
+        .as_mut()
+        .unwrap()
+        .set_clock(Clock::Fixed {
+            now_ms: NOON,
+            utc_offset_ms: 0,
+        });
+    step_until(&mut harness, "the list and the conversation", |app| {
+        app.personas_loaded()
+            && app.status_loaded()
+            && !app.status_refreshing()
+            && app.conversation_list().conversations().len() == 7
+            && app.conversation().len() == 2
+    });
+    harness
+        .ctx
+        .memory_mut(|memory| memory.surrender_focus(ashley::ui::composer::composer_id()));
+    harness.run_steps(3);
+    harness.snapshot("conversations_wide");
 }
 
 /// The Admin panel over the main screen: totals, the three day plots, personas, users, keys.
