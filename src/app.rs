@@ -1,6 +1,7 @@
 //! The app: owns the state, lays out the panels, applies their commands and drains the network.
 
 mod conversation_commands;
+mod share_commands;
 
 use std::sync::mpsc::Receiver;
 
@@ -56,6 +57,8 @@ pub struct AshleyApp {
     /// Narrow screens: the list is shown instead of the chat.
     conversations_open: bool,
     toast: Option<conversation_commands::Toast>,
+    /// The Share window, for one conversation.
+    share: Option<crate::ui::share::ShareView>,
     /// When to fetch the list again for the title the proxy gives a conversation shortly
     /// after its first reply.
     title_refresh: conversation_commands::TitleRefresh,
@@ -125,6 +128,7 @@ impl AshleyApp {
             search: Search::default(),
             conversations_open: false,
             toast: None,
+            share: None,
             title_refresh: conversation_commands::TitleRefresh::default(),
             highlight: None,
             status: StatusView::Loading,
@@ -229,7 +233,7 @@ impl AshleyApp {
     /// Background work: network results, the periodic status refresh. Called before each frame.
     pub fn logic_tick(&mut self, ctx: &egui::Context) {
         while let Ok(event) = self.events.try_recv() {
-            self.on_net_event(event);
+            self.on_net_event(event, ctx);
         }
         self.after_chat_change();
         let now = ctx.input(|input| input.time);
@@ -255,7 +259,7 @@ impl AshleyApp {
         ctx.request_repaint_after(std::time::Duration::from_secs_f64(STATUS_REFRESH_SECS));
     }
 
-    fn on_net_event(&mut self, event: NetEvent) {
+    fn on_net_event(&mut self, event: NetEvent, ctx: &egui::Context) {
         match event {
             NetEvent::Personas(Ok(list)) => {
                 if !list.personas.iter().any(|p| p.id == self.persisted.persona) {
@@ -279,6 +283,7 @@ impl AshleyApp {
             | NetEvent::ConversationDeleted { .. }
             | NetEvent::ConversationRestored { .. }
             | NetEvent::Search { .. } => self.on_conversation_event(event),
+            NetEvent::Share { .. } | NetEvent::PageSaved(_) => self.on_share_event(event, ctx),
             NetEvent::Me(result) => self.on_me(result),
             NetEvent::SignedOut(result) | NetEvent::DataDeleted(result) => {
                 self.account.busy = None;
@@ -614,6 +619,7 @@ impl AshleyApp {
         }
 
         ui::admin::admin_window(ui.ctx(), &palette, &self.admin, &mut commands);
+        ui::share::share_window(ui.ctx(), &palette, self.share.as_ref(), &mut commands);
         self.toast_ui(ui.ctx(), &palette, &mut commands);
 
         #[cfg(feature = "testing")]
@@ -635,6 +641,10 @@ impl AshleyApp {
             conversations: &self.conversations,
             search: &self.search,
             toast: self.toast.as_ref().map(conversation_commands::Toast::text),
+            share_link: self
+                .share
+                .as_ref()
+                .and_then(crate::ui::share::ShareView::link),
         });
 
         for command in commands {
@@ -682,6 +692,12 @@ impl AshleyApp {
             | Command::RefreshConversations
             | Command::SearchEdited
             | Command::CloseSearch => self.apply_conversation_command(command, ctx),
+            Command::OpenShare(_)
+            | Command::CloseShare
+            | Command::ShareConversation(_)
+            | Command::StopSharing(_)
+            | Command::CopyShareLink
+            | Command::OpenAsPage(_) => self.apply_share_command(command, ctx),
             Command::Retry(RetryAction::Reconnect) if !self.chat.is_sending() => {
                 // Everything that needs the proxy, not only the session.
                 self.chat

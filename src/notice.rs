@@ -57,7 +57,6 @@ fn class_of(code: ErrorCode) -> Option<Class> {
         | C::NothingToRegenerate
         | C::InvalidTitle
         | C::InvalidQuery
-        | C::NotShared
         | C::InvalidMessages
         | C::UnsupportedRole
         | C::UnsupportedContent

@@ -14,3 +14,10 @@ pub fn in_frame() -> bool {
         Ok(None) | Err(_) => true,
     }
 }
+
+/// The page's origin (`https://you-ashley.hf.space`): what a link to this server starts with.
+pub fn origin() -> String {
+    web_sys::window()
+        .and_then(|window| window.location().origin().ok())
+        .unwrap_or_default()
+}

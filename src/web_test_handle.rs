@@ -31,6 +31,7 @@
 //!     "hits": [{"conversation_id": "abc", "message_id": 17 | null, "snippet": "..."}]
 //!   },                              // hits is [] until the answer arrives, or when none match
 //!   "toast": null | "Conversation deleted",
+//!   "share_link": null | "http://127.0.0.1:7860/s/…", // the Share window's link, once made
 //!   "widgets": {                    // [x, y, width, height] in CSS pixels, relative to the canvas
 //!     "composer": [..], "send": [..], "stop": [..] (only while sending),
 //!     "clear": [..] (the composer's "New chat", which was "Clear conversation"),
@@ -40,7 +41,10 @@
 //!     "conversations_button": [..] (narrow screens: opens the list),
 //!     "conversation:ID": [..], "conversation_menu:ID": [..] (the "…" button), per drawn row,
 //!     "rename_field": [..] (while renaming),
-//!     "menu:rename": [..], "menu:pin": [..], "menu:delete": [..] (while a row's menu is open),
+//!     "menu:rename": [..], "menu:pin": [..], "menu:share": [..], "menu:page": [..],
+//!     "menu:delete": [..] (while a row's menu is open),
+//!     "share:create": [..] (the Share window of a conversation without a link),
+//!     "share:link": [..], "share:copy": [..] (a link just made), "share:stop": [..] (shared),
 //!     "undo": [..] (while "Conversation deleted · Undo" shows),
 //!     "search_hit:0", "search_hit:1", ... (the hits drawn)
 //!   }
@@ -93,6 +97,7 @@ struct AppSnapshot {
     conversations: Vec<ConversationSnapshot>,
     search: Option<SearchSnapshot>,
     toast: Option<String>,
+    share_link: Option<String>,
 }
 
 #[derive(Clone, Serialize)]
@@ -164,6 +169,7 @@ pub struct AppView<'a> {
     pub conversations: &'a ConversationList,
     pub search: &'a Search,
     pub toast: Option<&'a str>,
+    pub share_link: Option<&'a str>,
 }
 
 /// Refreshes the published state when it changed.
@@ -230,6 +236,7 @@ fn fingerprint(view: &AppView<'_>) -> u64 {
     view.conversations.revision().hash(&mut hasher);
     view.search.revision().hash(&mut hasher);
     view.toast.hash(&mut hasher);
+    view.share_link.hash(&mut hasher);
     view.messages.len().hash(&mut hasher);
     if let Some(last) = view.messages.last() {
         last.local_id.hash(&mut hasher);
@@ -296,6 +303,7 @@ fn snapshot(view: &AppView<'_>) -> AppSnapshot {
         conversations,
         search,
         toast: view.toast.map(str::to_owned),
+        share_link: view.share_link.map(str::to_owned),
     }
 }
 
@@ -348,6 +356,7 @@ mod tests {
             conversations: &list,
             search: &search,
             toast: Some("Conversation deleted"),
+            share_link: Some("http://127.0.0.1:7860/s/00"),
         });
         let json: serde_json::Value = serde_json::from_str(&test_state_json()).unwrap();
         assert_eq!(json["persona"], "creative");
@@ -372,5 +381,6 @@ mod tests {
             serde_json::json!({"query": "plan", "hits": []})
         );
         assert_eq!(json["toast"], "Conversation deleted");
+        assert_eq!(json["share_link"], "http://127.0.0.1:7860/s/00");
     }
 }

@@ -23,7 +23,7 @@
 //!   the caller's conversations)
 //! - `POST   /api/conversations/{id}/share`      -> 201 [`Share`] with its `path` (`/s/{token}`): a
 //!   read-only link to a snapshot of the conversation as it is now (a new link replaces the old)
-//! - `GET    /api/conversations/{id}/share`      -> [`Share`] without `path`, or 404 `not_shared`
+//! - `GET    /api/conversations/{id}/share`      -> [`Share`] without `path`, or `null` (not shared)
 //! - `DELETE /api/conversations/{id}/share`      -> 204 (the link stops working)
 //!
 //! Pages (HTML, no script): `GET /s/{token}` a shared snapshot, for anyone with the link;
@@ -243,8 +243,6 @@ pub enum ErrorCode {
     InvalidTitle,
     /// A search query that is empty or over [`MAX_QUERY_CHARS`].
     InvalidQuery,
-    /// The conversation has no live read-only link (404).
-    NotShared,
     InvalidMessages,
     UnsupportedRole,
     UnsupportedContent,
@@ -318,7 +316,6 @@ impl ErrorCode {
             Self::NothingToRegenerate => "nothing_to_regenerate",
             Self::InvalidTitle => "invalid_title",
             Self::InvalidQuery => "invalid_query",
-            Self::NotShared => "not_shared",
             Self::InvalidMessages => "invalid_messages",
             Self::UnsupportedRole => "unsupported_role",
             Self::UnsupportedContent => "unsupported_content",

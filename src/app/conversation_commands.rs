@@ -64,6 +64,11 @@ impl AshleyApp {
         self.conversations.regroup_if_day_changed(&self.clock);
     }
 
+    /// A note in the toast (a failure a person should know about).
+    pub(super) fn show_message(&mut self, text: String) {
+        self.toast = Some(Toast::new(ToastKind::Message(text)));
+    }
+
     /// Opens a conversation as a click on its row does (the benchmark's way in).
     pub fn open_conversation(&mut self, id: &str) {
         self.chat.open(id, None, &self.client);

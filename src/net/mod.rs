@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use ashley_proxy::api::{
     AdminReport, BlockUser, ChatEvent, ConversationList, ConversationPatch, ConversationSummary,
     CreatedKey, ErrorBody, ErrorCode, ErrorResponse, GuestToken, History, KeyList, Me, NewKey,
-    PersonaList, Regenerate, SearchResults, SendMessage, Status,
+    PersonaList, Regenerate, SearchResults, SendMessage, Share, Status,
 };
 use serde::de::DeserializeOwned;
 
@@ -117,6 +117,13 @@ pub enum NetEvent {
         id: String,
         result: Result<ConversationSummary, NetError>,
     },
+    /// A conversation's read-only link: `None` when it has none (or no longer has one).
+    Share {
+        id: String,
+        result: Result<Option<Share>, NetError>,
+    },
+    /// The conversation's page, written to a file the system browser opens (desktop).
+    PageSaved(Result<std::path::PathBuf, NetError>),
     /// The hits for `query` (trimmed, as sent).
     Search {
         query: String,
@@ -285,15 +292,10 @@ impl ProxyClient {
     /// `DELETE /api/conversations/{id}`: hidden at once, restorable for a while.
     pub fn delete_conversation(&self, id: &str) {
         let request = ehttp::Request::delete(&self.url(&format!("/api/conversations/{id}")));
-        let client = self.clone();
         let id = id.to_owned();
-        ehttp::fetch(self.credential.attach(request), move |result| {
-            let result = match result {
-                Err(reason) => Err(NetError::Unreachable(reason)),
-                Ok(response) if !response.ok => Err(http_error(response.status, &response.bytes)),
-                Ok(_) => Ok(()),
-            };
-            client.emit(NetEvent::ConversationDeleted { id, result });
+        self.fetch_done(request, move |result| NetEvent::ConversationDeleted {
+            id,
+            result,
         });
     }
 
@@ -308,6 +310,60 @@ impl ProxyClient {
         self.fetch_json(request, move |result| NetEvent::ConversationRestored {
             id,
             result,
+        });
+    }
+
+    /// `GET /api/conversations/{id}/share`: the live link, if any.
+    pub fn fetch_share(&self, id: &str) {
+        let request = ehttp::Request::get(self.url(&format!("/api/conversations/{id}/share")));
+        let id = id.to_owned();
+        self.fetch_json(request, move |result| NetEvent::Share { id, result });
+    }
+
+    /// `POST /api/conversations/{id}/share`: a new link (the old one stops working).
+    pub fn share_conversation(&self, id: &str) {
+        let mut request = ehttp::Request::post(
+            self.url(&format!("/api/conversations/{id}/share")),
+            Vec::new(),
+        );
+        request.headers = ehttp::Headers::new(&[("Accept", "application/json")]);
+        let id = id.to_owned();
+        self.fetch_json(request, move |result: Result<Share, NetError>| {
+            NetEvent::Share {
+                id,
+                result: result.map(Some),
+            }
+        });
+    }
+
+    /// `DELETE /api/conversations/{id}/share`: the link stops working.
+    pub fn unshare_conversation(&self, id: &str) {
+        let request = ehttp::Request::delete(&self.url(&format!("/api/conversations/{id}/share")));
+        let id = id.to_owned();
+        self.fetch_done(request, move |result| NetEvent::Share {
+            id,
+            result: result.map(|()| None),
+        });
+    }
+
+    /// `GET /c/{id}` with the app's token, saved as `path` for the system browser (which holds
+    /// no credential of the app's).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn save_page(&self, id: &str, path: std::path::PathBuf) {
+        let request = ehttp::Request::get(self.url(&format!("/c/{id}")));
+        let client = self.clone();
+        ehttp::fetch(self.credential.attach(request), move |result| {
+            let saved = match result {
+                Err(reason) => Err(NetError::Unreachable(reason)),
+                Ok(response) if !response.ok => Err(NetError::Http {
+                    status: response.status,
+                    body: None,
+                }),
+                Ok(response) => std::fs::write(&path, &response.bytes)
+                    .map(|()| path)
+                    .map_err(|err| NetError::Invalid(format!("could not save the page: {err}"))),
+            };
+            client.emit(NetEvent::PageSaved(saved));
         });
     }
 
@@ -347,15 +403,9 @@ impl ProxyClient {
 
     pub fn revoke_key(&self, id: &str) {
         let request = ehttp::Request::delete(&self.url(&format!("/api/keys/{id}")));
-        let client = self.clone();
         let id = id.to_owned();
-        ehttp::fetch(self.credential.attach(request), move |result| {
-            let outcome = match result {
-                Err(reason) => Err(NetError::Unreachable(reason)),
-                Ok(response) if !response.ok => Err(http_error(response.status, &response.bytes)),
-                Ok(_) => Ok(id),
-            };
-            client.emit(NetEvent::KeyRevoked(outcome));
+        self.fetch_done(request, move |result| {
+            NetEvent::KeyRevoked(result.map(|()| id))
         });
     }
 
@@ -401,8 +451,8 @@ impl ProxyClient {
         self.fetch_empty(request, NetEvent::DataDeleted);
     }
 
-    /// A request answered with no body; on success the credential is forgotten.
-    fn fetch_empty(
+    /// A request answered with no body (`204`): `into_event` gets whether it went through.
+    fn fetch_done(
         &self,
         request: ehttp::Request,
         into_event: impl FnOnce(Result<(), NetError>) -> NetEvent + Send + 'static,
@@ -412,12 +462,24 @@ impl ProxyClient {
             let outcome = match result {
                 Err(reason) => Err(NetError::Unreachable(reason)),
                 Ok(response) if !response.ok => Err(http_error(response.status, &response.bytes)),
-                Ok(_) => {
-                    client.credential.clear();
-                    Ok(())
-                }
+                Ok(_) => Ok(()),
             };
             client.emit(into_event(outcome));
+        });
+    }
+
+    /// A request answered with no body; on success the credential is forgotten.
+    fn fetch_empty(
+        &self,
+        request: ehttp::Request,
+        into_event: impl FnOnce(Result<(), NetError>) -> NetEvent + Send + 'static,
+    ) {
+        let client = self.clone();
+        self.fetch_done(request, move |outcome| {
+            if outcome.is_ok() {
+                client.credential.clear();
+            }
+            into_event(outcome)
         });
     }
 

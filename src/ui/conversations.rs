@@ -240,7 +240,9 @@ fn conversation_row_ui(
         menu.response.widget_info(|| {
             WidgetInfo::labeled(egui::Role::Button, true, format!("Actions for {title}"))
         });
-        menu.response.clone().on_hover_text("Rename, pin or delete");
+        menu.response
+            .clone()
+            .on_hover_text("Rename, pin, share or delete");
         record_widget(
             || format!("conversation_menu:{}", summary.id),
             menu.response.rect,
@@ -283,7 +285,8 @@ fn conversation_row_ui(
     });
 }
 
-/// Rename, Pin/Unpin, Delete: the "…" button's menu and the row's context menu.
+/// Rename, Pin/Unpin, Share, Open as page, Delete: the "…" button's menu and the row's context
+/// menu.
 fn row_menu_ui(
     ui: &mut egui::Ui,
     view: &mut ConversationsView,
@@ -301,6 +304,20 @@ fn row_menu_ui(
     record_widget(|| "menu:pin".to_owned(), pin.rect);
     if pin.clicked() {
         commands.push(Command::SetPinned(summary.id.clone(), !summary.pinned));
+        ui.close();
+    }
+    let share = ui.button("Share…");
+    record_widget(|| "menu:share".to_owned(), share.rect);
+    if share.clicked() {
+        commands.push(Command::OpenShare(summary.id.clone()));
+        ui.close();
+    }
+    let page = ui.button("Open as page").on_hover_text(
+        "The conversation as a plain web page: for reading, printing, a screen reader",
+    );
+    record_widget(|| "menu:page".to_owned(), page.rect);
+    if page.clicked() {
+        commands.push(Command::OpenAsPage(summary.id.clone()));
         ui.close();
     }
     let delete = ui.button("🗑 Delete");

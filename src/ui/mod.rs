@@ -10,6 +10,7 @@ pub mod conversations;
 pub mod footer;
 pub mod header;
 pub mod personas;
+pub mod share;
 pub mod status;
 
 use crate::conversation::RetryAction;
@@ -48,6 +49,15 @@ pub enum Command {
     DeleteConversation(String),
     /// The toast's Undo: restore the conversation just deleted.
     UndoDelete,
+    /// The Share window of a conversation: its link, if any.
+    OpenShare(String),
+    CloseShare,
+    /// Make a (new) read-only link to a snapshot of the conversation.
+    ShareConversation(String),
+    StopSharing(String),
+    CopyShareLink,
+    /// The conversation as a plain HTML page, in the browser.
+    OpenAsPage(String),
     RefreshConversations,
     /// The search box's text changed.
     SearchEdited,

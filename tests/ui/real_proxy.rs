@@ -68,7 +68,6 @@ impl RealProxy {
 const WIDE: egui::Vec2 = egui::vec2(1100.0, 760.0);
 
 #[test]
-#[ignore = "the proxy in this branch has no /api/conversations routes yet (issue 13, proxy side)"]
 fn real_proxy_streams_replies_per_persona_and_restores_them_after_a_reload() {
     let proxy = RealProxy::start();
     let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);
@@ -117,7 +116,6 @@ fn real_proxy_streams_replies_per_persona_and_restores_them_after_a_reload() {
 }
 
 #[test]
-#[ignore = "the proxy in this branch has no /api/conversations routes yet (issue 13, proxy side)"]
 fn real_proxy_refusals_and_provider_failures_become_distinct_notices() {
     let proxy = RealProxy::start();
     let mut harness = app_harness(&proxy.url, PersistedState::default(), WIDE);

@@ -3,7 +3,7 @@
 use super::{Action, Caller, Chat, ChatError, validate};
 use crate::{
     accounts::Token,
-    api::{ErrorCode, HistoryMessage, Share},
+    api::{HistoryMessage, Share},
     store::{OwnerId, Snapshot},
 };
 
@@ -24,14 +24,14 @@ impl Chat {
         Ok(share)
     }
 
-    /// The conversation's live link, without its path (only the token's hash is kept).
-    pub async fn share_of(&self, caller: &Caller, id: &str) -> Result<Share, ChatError> {
+    /// The conversation's live link, without its path (only the token's hash is kept); `None`:
+    /// not shared.
+    pub async fn share_of(&self, caller: &Caller, id: &str) -> Result<Option<Share>, ChatError> {
         let owner = self.owner_for(caller, Action::ReadSession(id), id).await?;
-        self.inner
-            .store
-            .conversation_share(owner, id)
-            .await?
-            .ok_or_else(not_shared)
+        if self.inner.store.conversation(owner, id).await?.is_none() {
+            return Err(ChatError::unknown_session());
+        }
+        Ok(self.inner.store.conversation_share(owner, id).await?)
     }
 
     /// Ends the conversation's link; ending one that is not there is no error.
@@ -85,13 +85,5 @@ impl Chat {
         validate::session_id(id)?;
         self.authorize(caller, action).await?;
         caller.owner.ok_or_else(ChatError::unknown_session)
-    }
-}
-
-fn not_shared() -> ChatError {
-    ChatError::NotFound {
-        code: ErrorCode::NotShared,
-        message: "This conversation has no read-only link; share it to make one.".to_owned(),
-        param: None,
     }
 }

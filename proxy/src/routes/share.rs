@@ -51,7 +51,7 @@ async fn share_of(
     State(state): State<AppState>,
     ClientCaller(caller): ClientCaller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Share>, ApiError> {
+) -> Result<Json<Option<Share>>, ApiError> {
     Ok(Json(state.chat().share_of(&caller, &id).await?))
 }
 
