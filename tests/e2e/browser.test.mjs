@@ -19,6 +19,7 @@ import {
   readTestState,
   recordEventStreams,
   screenshotCanvas,
+  typeIntoComposer,
   waitForWasmStarted,
   watchConsole,
 } from './lib/browser.mjs';
@@ -150,12 +151,7 @@ function conversationOf(state) {
  * handle showed while it streamed.
  */
 async function sendAndAwaitReply(text, streamingShot = null) {
-  await clickWidget(page, 'composer');
-  await waitFor('the composer to take the keyboard focus', () =>
-    page.evaluate(() => ['INPUT', 'TEXTAREA'].includes(document.activeElement?.tagName)),
-  );
-  await page.keyboard.type(text, { delay: 15 });
-  await waitFor(`the composer to show "${text}"`, async () => (await readTestState(page)).composer_text === text);
+  await typeIntoComposer(page, text);
   await page.keyboard.press('Enter');
   const partials = [];
   const done = await waitFor(

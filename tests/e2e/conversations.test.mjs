@@ -5,14 +5,18 @@
 // app's wasm test handle (the bundle built with the `testing` feature) and the proxy's own API;
 // screenshots are kept for people. Run through browser.sh.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
+  clickSettledWidget,
   clickWidget,
+  gotoApp,
   hasTestHandle,
   launchChromium,
   readTestState,
   screenshotCanvas,
+  typeIntoComposer,
   waitForWasmStarted,
   watchConsole,
 } from './lib/browser.mjs';
@@ -79,9 +83,7 @@ async function type(text) {
 
 /** Sends `text` from the composer and waits until its reply has finished streaming. */
 async function send(text) {
-  await clickWidget(page, 'composer');
-  await type(text);
-  await waitFor(`the composer to show "${text}"`, async () => (await state()).composer_text === text);
+  await typeIntoComposer(page, text);
   await page.keyboard.press('Enter');
   return waitFor(
     `the reply to "${text}"`,
@@ -98,12 +100,11 @@ async function send(text) {
 /** Opens the ⋯ menu of conversation `id` and clicks its item `item` (rename, pin, delete). */
 async function menu(id, item) {
   await clickWidget(page, `conversation_menu:${id}`);
-  await clickWidget(page, `menu:${item}`);
+  await clickSettledWidget(page, `menu:${item}`);
 }
 
 test('New chat keeps the first conversation in the list, titled after its first exchange', { timeout: 60000 }, async () => {
-  await page.goto(`${proxy.url}/`, { waitUntil: 'load' });
-  await waitForWasmStarted(page);
+  await gotoApp(page, `${proxy.url}/`);
   assert.ok(await hasTestHandle(page), 'the bundle must be built with the `testing` feature (dist-e2e/)');
   await waitFor('the app to start', async () => (await state())?.widgets?.composer);
   const first = await send(OLD_MESSAGE);
@@ -117,7 +118,7 @@ test('New chat keeps the first conversation in the list, titled after its first 
     },
     { timeoutMs: 15000 },
   );
-  assert.equal(titled.group, 'Today');
+  assert.equal(titled.group, 'today');
 
   await clickWidget(page, 'new_chat');
   const fresh = await waitFor('a new, empty conversation to open', async () => {
@@ -153,7 +154,7 @@ test('rename and pin from the list reach the proxy', { timeout: 60000 }, async (
   await menu(ids.old, 'pin');
   const pinned = await waitFor('the renamed conversation to move to Pinned, first', async () => {
     const [top] = (await state()).conversations;
-    return top?.id === ids.old && top.pinned && top.group === 'Pinned' ? top : null;
+    return top?.id === ids.old && top.pinned && top.group === 'pinned' ? top : null;
   });
   assert.equal(pinned.title, RENAMED);
   const stored = await storedConversations();
@@ -172,7 +173,7 @@ test('delete hides a conversation at once and Undo brings it back', { timeout: 6
   });
   assert.match(deleted.toast, /deleted/i);
   await waitFor('the proxy to hide it', async () => !(await storedConversations()).some((c) => c.id === ids.new));
-  await clickWidget(page, 'undo');
+  await clickSettledWidget(page, 'undo');
   await waitFor('the conversation to come back to the list', async () =>
     (await state()).conversations.some((c) => c.id === ids.new),
   );
@@ -209,6 +210,53 @@ test('search finds a word from the old conversation and opens it at that message
     return current.conversation_id === ids.old && current.message_count >= 2 ? current : null;
   });
   assert.equal(opened.messages.find((m) => m.role === 'user').content.trim(), OLD_MESSAGE);
+});
+
+test('a shared link is a page that reads as headings and articles in the accessibility tree, until sharing stops', { timeout: 60000 }, async () => {
+  // Back from the search hits to the list.
+  await clickWidget(page, 'search');
+  await page.keyboard.press('Escape');
+  await waitFor('the list to come back', async () => (await state()).search === null);
+  // Made with the page's own credential, as the Share window does (the window itself is covered
+  // by the app's unit tests).
+  const share = (method) =>
+    page.evaluate(
+      async ([id, method]) => {
+        const response = await fetch(`/api/conversations/${id}/share`, { method });
+        return { status: response.status, body: response.status === 204 ? null : await response.json() };
+      },
+      [ids.old, method],
+    );
+  const made = await share('POST');
+  assert.equal(made.status, 201);
+  const link = `${proxy.url}${made.body.path}`;
+  assert.match(link, /\/s\/[0-9a-f]{64}$/);
+
+  // Anyone with the link reads it: no cookie, no token.
+  const anonymous = await fetch(link);
+  assert.equal(anonymous.status, 200, 'the link works without any credential');
+  const reader = await browser.context.newPage();
+  try {
+    const response = await reader.goto(link, { waitUntil: 'load' });
+    assert.equal(response.status(), 200);
+    assert.equal(await reader.evaluate(() => document.scripts.length), 0, 'the page has no script');
+    const tree = await reader.locator('body').ariaSnapshot();
+    writeFileSync(join(artifacts, 'conversations-share-page.aria.yml'), tree);
+    assert.match(tree, new RegExp(`- heading "${RENAMED}" \\[level=1\\]`), tree);
+    assert.equal((tree.match(/- article/g) ?? []).length, 2, `one article per message:\n${tree}`);
+    assert.match(tree, /- heading "You · [^"]+" \[level=2\]/, tree);
+    assert.match(tree, /- heading "Ashley · [^"]+" \[level=2\]/, tree);
+    assert.ok(tree.includes(OLD_MESSAGE), 'the message is readable text');
+    assert.ok(tree.includes(FAKE_REPLY), 'the reply is readable text');
+    await reader.screenshot({ path: join(artifacts, 'conversations-04-share-page.png'), fullPage: true });
+
+    assert.equal((await share('DELETE')).status, 204);
+    const ended = await reader.goto(link, { waitUntil: 'load' });
+    assert.equal(ended.status(), 404, 'a stopped link shows nothing');
+    assert.match(await reader.locator('h1').innerText(), /This link does not work/);
+  } finally {
+    await reader.close();
+  }
 });
 
 test('a reload comes back to the open conversation and the whole list', { timeout: 60000 }, async () => {

@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   clickWidget,
+  gotoApp,
   keepOnLoopback,
   launchChromium,
   readTestState,
+  typeIntoComposer,
   waitForWasmStarted,
   watchConsole,
 } from './lib/browser.mjs';
@@ -59,8 +61,7 @@ async function openApp() {
   await keepOnLoopback(browser.context);
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   const consoleLog = watchConsole(page);
-  await page.goto(proxy.url, { waitUntil: 'load' });
-  await waitForWasmStarted(page);
+  await gotoApp(page, proxy.url);
   return { page, consoleLog };
 }
 
@@ -89,13 +90,16 @@ async function signInAs(page, login) {
 
 test('a guest signs in with the provider and finds the conversation in the account', { timeout: 90000 }, async () => {
   const { page, consoleLog } = await openApp();
-  await clickWidget(page, 'composer');
-  await page.keyboard.type(GUEST_MESSAGE, { delay: 10 });
+  await typeIntoComposer(page, GUEST_MESSAGE);
   await page.keyboard.press('Enter');
-  await waitFor('the reply', async () => {
-    const state = await readTestState(page);
-    return !state.sending && chatOf(state).includes(REPLY) ? state : null;
-  });
+  await waitFor(
+    'the reply',
+    async () => {
+      const state = await readTestState(page);
+      return !state.sending && chatOf(state).includes(REPLY) ? state : null;
+    },
+    { timeoutMs: 30000 },
+  );
   await identityOf(page, 'guest');
   assert.deepEqual(consoleLog.problems, [], 'no console errors as a guest');
 

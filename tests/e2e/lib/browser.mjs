@@ -189,6 +189,57 @@ export async function clickWidget(page, name) {
 }
 
 /**
+ * Clicks the named widget once it has settled: reported at the same place in two successive
+ * reads. A popup menu lays itself out invisibly in its first frame and moves into place in the
+ * next; a click aimed at the first frame's rect would land beside the item.
+ */
+export async function clickSettledWidget(page, name) {
+  let last = null;
+  const rect = await waitFor(
+    `the widget "${name}" to settle`,
+    async () => {
+      const current = (await readTestState(page))?.widgets?.[name] ?? null;
+      const settled = current && last && current.every((value, index) => value === last[index]);
+      last = current;
+      return settled ? current : null;
+    },
+    { intervalMs: 50 },
+  );
+  const { x, y } = await widgetCentre(page, rect);
+  await page.mouse.click(x, y);
+}
+
+/** What the app asks for at start; each answer can move the layout (the list's panel, the
+ * Account panel's sign-in, the personas). */
+const START_UP_REQUESTS = ['/api/conversations', '/api/me', '/api/personas'];
+
+/**
+ * Opens the app at `url` and waits until it stands still: the wasm started, and every start-up
+ * request answered (a click aimed before the last of them moved the chat would miss).
+ */
+export async function gotoApp(page, url) {
+  const answered = START_UP_REQUESTS.map((path) =>
+    page.waitForResponse(
+      (response) => new URL(response.url()).pathname === path && response.request().method() === 'GET',
+      { timeout: 30000 },
+    ),
+  );
+  await page.goto(url, { waitUntil: 'load' });
+  await waitForWasmStarted(page);
+  await Promise.all(answered);
+}
+
+/** Clicks the composer, waits for it to hold the keyboard, and types `text` with real key presses. */
+export async function typeIntoComposer(page, text) {
+  await clickSettledWidget(page, 'composer');
+  await waitFor('the composer to take the keyboard focus', () =>
+    page.evaluate(() => ['INPUT', 'TEXTAREA'].includes(document.activeElement?.tagName)),
+  );
+  await page.keyboard.type(text, { delay: 10 });
+  await waitFor(`the composer to show "${text}"`, async () => (await readTestState(page))?.composer_text === text);
+}
+
+/**
  * Records every text/event-stream response the page receives, chunk by chunk as it arrives,
  * through CDP's `Network.streamResourceContent` (Chromium keeps no body for a response the page
  * reads as a stream, so Playwright's `response.body()` cannot give it). Each entry:
