@@ -249,7 +249,13 @@ fn conversation_row_ui(
         );
 
         let (rect, row) = ui.allocate_exact_size(ui.available_size(), Sense::click());
-        row.widget_info(|| WidgetInfo::selected(egui::Role::Button, true, selected, title));
+        // A button that opens the conversation; the open one reads as "selected" (not as a
+        // pressed toggle: clicking it again does not close it).
+        row.widget_info(|| WidgetInfo::labeled(egui::Role::Button, true, title));
+        if selected {
+            ui.ctx()
+                .accesskit_node_builder(row.id, |node| node.set_selected(true));
+        }
         record_widget(|| format!("conversation:{}", summary.id), rect);
         if ui.is_rect_visible(rect) {
             let visuals = ui.style().interact_selectable(&row, selected);

@@ -1,4 +1,5 @@
-//! The persona picker: one button per persona, with the selected one's description.
+//! The persona picker: one button per persona (a radio group to assistive technology), with the
+//! selected one's description.
 
 use ashley_proxy::api::PersonaInfo;
 use egui::RichText;
@@ -14,18 +15,34 @@ pub fn personas_ui(
     load_error: Option<&str>,
     commands: &mut Vec<Command>,
 ) {
+    // One of several: a radio group named "Persona", each persona a radio button, so screen
+    // readers say "Persona, Technical Expert, radio button, 2 of 3, checked".
     ui.horizontal_wrapped(|ui| {
-        ui.label(RichText::new("Persona:").color(palette.muted));
-        for persona in personas {
-            let is_selected = persona.id == selected;
-            let response = ui
-                .selectable_label(is_selected, &persona.name)
-                .on_hover_text(&persona.description);
-            record_widget(|| format!("persona:{}", persona.id), response.rect);
-            if response.clicked() && !is_selected {
-                commands.push(Command::SelectPersona(persona.id.clone()));
+        let group = egui::UiBuilder::new()
+            .layout(*ui.layout())
+            .accessibility_role(egui::accesskit::Role::RadioGroup)
+            .accessibility_label("Persona");
+        ui.scope_builder(group, |ui| {
+            ui.label(RichText::new("Persona:").color(palette.muted));
+            for persona in personas {
+                let is_selected = persona.id == selected;
+                let response = ui
+                    .selectable_label(is_selected, &persona.name)
+                    .on_hover_text(&persona.description);
+                response.widget_info(|| {
+                    egui::WidgetInfo::selected(
+                        egui::Role::RadioButton,
+                        true,
+                        is_selected,
+                        &persona.name,
+                    )
+                });
+                record_widget(|| format!("persona:{}", persona.id), response.rect);
+                if response.clicked() && !is_selected {
+                    commands.push(Command::SelectPersona(persona.id.clone()));
+                }
             }
-        }
+        });
     });
     if let Some(persona) = personas.iter().find(|p| p.id == selected) {
         ui.label(

@@ -96,9 +96,9 @@ export const buttonNamed = (nodes, name) =>
   nodes.find((node) => node.role.includes('button') && node.name.replace(/^\W+/u, '') === name);
 export const textOf = (node) => node.text ?? node.name;
 export const labelMatching = (nodes, pattern) => nodes.find((node) => node.role === 'label' && pattern.test(node.name));
-/** The persona picker's choices: toggle buttons (egui's selectable labels). */
-export const personasOf = (nodes) => nodes.filter((node) => node.role === 'toggle button');
-/** Whether a persona button reads as the chosen one (AccessKit's toggled or selected state). */
+/** The persona picker's choices: the radio buttons of the "Persona" radio group. */
+export const personasOf = (nodes) => nodes.filter((node) => node.role === 'radio button');
+/** Whether a persona reads as the chosen one (AccessKit's toggled state: AT-SPI's checked). */
 export const isChosen = (node) => ['checked', 'pressed', 'selected'].some((state) => node.states.includes(state));
 /** Whether `message` is shown in the conversation (not merely typed in the composer). */
 export const showsMessage = (nodes, message) => nodes.some((node) => node.role !== 'entry' && textOf(node) === message);
