@@ -19,12 +19,16 @@
     clippy::cast_sign_loss
 )]
 
+#[path = "../tests/common/random.rs"]
+mod random;
+
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
 use ashley_proxy::store::{OwnerId, SqliteStore, Store as _, StoreOptions};
+use random::SplitMix64;
 
 const CONVERSATIONS: u64 = 100_000;
 const MESSAGES_PER_CONVERSATION: u64 = 10;
@@ -169,27 +173,6 @@ const SYLLABLES: &[&str] = &[
 ];
 const SYNTHETIC: usize = 30_000;
 
-/// SplitMix64: the same numbers on every machine.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 struct Vocabulary {
     words: Vec<String>,
     /// Cumulative Zipf weights (rank r weighs 1/r).
@@ -219,14 +202,14 @@ impl Vocabulary {
         Self { words, cumulative }
     }
 
-    fn word(&self, random: &mut Random) -> &str {
+    fn word(&self, random: &mut SplitMix64) -> &str {
         let target = random.unit() * self.cumulative.last().unwrap();
         let index = self.cumulative.partition_point(|&weight| weight < target);
         &self.words[index.min(self.words.len() - 1)]
     }
 
-    fn sentence(&self, random: &mut Random, min: u64, max: u64) -> String {
-        let count = min + random.below(max - min + 1);
+    fn sentence(&self, random: &mut SplitMix64, min: u64, max: u64) -> String {
+        let count = min + random.below((max - min + 1) as usize) as u64;
         let mut text = String::new();
         for n in 0..count {
             if n > 0 {
@@ -278,7 +261,7 @@ fn database() -> PathBuf {
     db.pragma_update(None, "synchronous", "OFF").unwrap();
     db.pragma_update(None, "cache_size", -200_000).unwrap();
     let vocabulary = Vocabulary::new();
-    let mut random = Random(13);
+    let mut random = SplitMix64(13);
     let day_ms: i64 = 86_400_000;
     let start_ms: i64 = 1_700_000_000_000;
     db.execute_batch("BEGIN").unwrap();

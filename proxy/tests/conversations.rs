@@ -7,12 +7,12 @@ mod common;
 
 use ashley_proxy::{
     api::{
-        ChatEvent, ConversationList, ConversationSummary, ErrorCode, ErrorResponse, History,
-        MAX_QUERY_CHARS, MAX_TITLE_CHARS, SearchResults,
+        ChatEvent, ConversationList, ConversationSummary, ErrorCode, History, MAX_QUERY_CHARS,
+        MAX_TITLE_CHARS, SearchResults,
     },
     store::now_ms,
 };
-use common::{Harness, eventually, guest_client, parse_events};
+use common::{Harness, error_of, eventually, guest_client};
 
 /// Live, with the model's titles on (the harness turns them off elsewhere).
 async fn live() -> Harness {
@@ -22,19 +22,8 @@ async fn live() -> Harness {
     })
     .await
 }
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Client, Method};
 use serde_json::{Value, json};
-
-async fn create(harness: &Harness) -> ConversationSummary {
-    let response = harness
-        .client
-        .post(harness.url("/api/conversations"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    response.json().await.unwrap()
-}
 
 async fn list(harness: &Harness) -> Vec<ConversationSummary> {
     let response = harness.get("/api/conversations").await;
@@ -54,18 +43,6 @@ async fn patch(harness: &Harness, id: &str, body: Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-/// Sends through the new route and returns the stored user message's id.
-async fn say(harness: &Harness, id: &str, message: &str) -> Vec<ChatEvent> {
-    let response = harness
-        .post_json(
-            &format!("/api/conversations/{id}/messages"),
-            &json!({"persona": "ashley", "message": message}),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    parse_events(&response.text().await.unwrap())
 }
 
 fn user_message_id(events: &[ChatEvent]) -> i64 {
@@ -92,10 +69,6 @@ async fn search(harness: &Harness, q: &str) -> SearchResults {
     response.json().await.unwrap()
 }
 
-async fn error_of(response: reqwest::Response) -> (StatusCode, ErrorResponse) {
-    (response.status(), response.json().await.unwrap())
-}
-
 fn ids(list: &[ConversationSummary]) -> Vec<&str> {
     list.iter().map(|summary| summary.id.as_str()).collect()
 }
@@ -113,13 +86,13 @@ fn title_requests(harness: &Harness) -> usize {
 #[tokio::test]
 async fn conversations_are_listed_pinned_first_then_by_their_last_message() {
     let harness = live().await;
-    let first = create(&harness).await;
+    let first = harness.new_conversation().await;
     assert_eq!(first.title, "");
     assert_eq!(first.messages, 0);
     assert!(!first.pinned);
-    let second = create(&harness).await;
-    let third = create(&harness).await;
-    say(&harness, &first.id, "plan a trip to the mountains").await;
+    let second = harness.new_conversation().await;
+    let third = harness.new_conversation().await;
+    harness.say(&first.id, "plan a trip to the mountains").await;
     let listed = list(&harness).await;
     assert_eq!(ids(&listed)[0], first.id, "the latest message comes first");
     assert_eq!(listed[0].messages, 2);
@@ -139,7 +112,7 @@ async fn conversations_are_listed_pinned_first_then_by_their_last_message() {
     assert_eq!(ids(&listed), [&*third.id, &*first.id, &*second.id]);
     assert_eq!(listed[2].title, "Groceries");
     // An owner's title is never replaced by the model's.
-    say(&harness, &second.id, "milk and eggs").await;
+    harness.say(&second.id, "milk and eggs").await;
     eventually("the first exchange's title", async || {
         let listed = list(&harness).await;
         let first = listed
@@ -188,9 +161,9 @@ async fn a_browser_becomes_a_guest_by_creating_a_conversation() {
 #[tokio::test]
 async fn a_deleted_conversation_is_hidden_everywhere_until_restored_within_the_window() {
     let harness = live().await;
-    let kept = create(&harness).await;
-    let gone = create(&harness).await;
-    say(&harness, &gone.id, "zanzibar holidays").await;
+    let kept = harness.new_conversation().await;
+    let gone = harness.new_conversation().await;
+    harness.say(&gone.id, "zanzibar holidays").await;
     assert_eq!(search(&harness, "zanzibar").await.hits.len(), 1);
 
     let response = harness
@@ -269,8 +242,8 @@ async fn a_deleted_conversation_is_hidden_everywhere_until_restored_within_the_w
 #[tokio::test]
 async fn another_owner_gets_404_unknown_session_on_every_route() {
     let harness = live().await;
-    let mine = create(&harness).await;
-    say(&harness, &mine.id, "my secret pancake recipe").await;
+    let mine = harness.new_conversation().await;
+    harness.say(&mine.id, "my secret pancake recipe").await;
     let stranger = guest_client(harness.addr).await;
     let id = &mine.id;
     let routes = [
@@ -343,17 +316,19 @@ async fn another_owner_gets_404_unknown_session_on_every_route() {
 #[tokio::test]
 async fn search_finds_a_word_of_an_old_conversation_with_its_marks_and_message() {
     let harness = live().await;
-    let old = create(&harness).await;
-    let events = say(
-        &harness,
-        &old.id,
-        "Last winter we baked a Crème brûlée for the whole family and it was great",
-    )
-    .await;
+    let old = harness.new_conversation().await;
+    let events = harness
+        .say(
+            &old.id,
+            "Last winter we baked a Crème brûlée for the whole family and it was great",
+        )
+        .await;
     let message_id = user_message_id(&events);
     for n in 0..3 {
-        let other = create(&harness).await;
-        say(&harness, &other.id, &format!("something else entirely {n}")).await;
+        let other = harness.new_conversation().await;
+        harness
+            .say(&other.id, &format!("something else entirely {n}"))
+            .await;
     }
     // Named by its owner (so the model's title, which may come at any time, does not apply).
     patch(&harness, &old.id, json!({"title": "Dessert ideas"})).await;
@@ -390,13 +365,10 @@ async fn search_finds_a_word_of_an_old_conversation_with_its_marks_and_message()
 #[tokio::test]
 async fn search_syntax_in_a_query_is_taken_literally() {
     let harness = live().await;
-    let conversation = create(&harness).await;
-    say(
-        &harness,
-        &conversation.id,
-        "the NEAR operator and title: words",
-    )
-    .await;
+    let conversation = harness.new_conversation().await;
+    harness
+        .say(&conversation.id, "the NEAR operator and title: words")
+        .await;
     for q in [
         "\"unterminated",
         "NEAR(a b)",
@@ -420,7 +392,7 @@ async fn search_syntax_in_a_query_is_taken_literally() {
 #[tokio::test]
 async fn invalid_titles_and_queries_are_explained() {
     let harness = live().await;
-    let conversation = create(&harness).await;
+    let conversation = harness.new_conversation().await;
     for (title, says) in [
         ("   ", "empty"),
         (&*"x".repeat(MAX_TITLE_CHARS + 1), "limit is 120"),
@@ -501,8 +473,8 @@ async fn the_sessions_routes_still_work_on_the_same_conversations() {
 #[tokio::test]
 async fn the_model_names_a_conversation_after_its_first_exchange_outside_the_quota() {
     let harness = live().await;
-    let conversation = create(&harness).await;
-    say(&harness, &conversation.id, "hello there").await;
+    let conversation = harness.new_conversation().await;
+    harness.say(&conversation.id, "hello there").await;
     let titled = eventually("the model's title", async || {
         let listed = list(&harness).await;
         (listed[0].title != "hello there").then(|| listed[0].title.clone())
@@ -527,7 +499,7 @@ async fn the_model_names_a_conversation_after_its_first_exchange_outside_the_quo
     harness.state.store().flush_usage().await.unwrap();
     assert_eq!(harness.state.store().usage().await.unwrap().len(), 1);
     // Named once: a later reply asks for no other title.
-    say(&harness, &conversation.id, "and again").await;
+    harness.say(&conversation.id, "and again").await;
     assert_eq!(title_requests(&harness), 1);
     // Searchable by the model's title.
     let found = search(&harness, "fake upstream").await;
@@ -537,18 +509,15 @@ async fn the_model_names_a_conversation_after_its_first_exchange_outside_the_quo
 #[tokio::test]
 async fn a_failing_title_call_leaves_the_first_words() {
     let harness = live().await;
-    let conversation = create(&harness).await;
+    let conversation = harness.new_conversation().await;
     // The first message makes every request that quotes it fail: its own reply, then the
     // title call, which quotes the first message.
-    let events = say(
-        &harness,
-        &conversation.id,
-        "[[status:500]] budget for the move",
-    )
-    .await;
+    let events = harness
+        .say(&conversation.id, "[[status:500]] budget for the move")
+        .await;
     assert!(matches!(events.last(), Some(ChatEvent::Error { .. })));
     assert_eq!(title_requests(&harness), 0, "no complete reply yet");
-    let events = say(&harness, &conversation.id, "second try").await;
+    let events = harness.say(&conversation.id, "second try").await;
     assert!(matches!(events.last(), Some(ChatEvent::Done { .. })));
     eventually("the title call", async || {
         (title_requests(&harness) > 0).then_some(())

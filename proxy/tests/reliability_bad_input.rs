@@ -7,6 +7,8 @@
 //! within a bound.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "common/random.rs"]
+mod random;
 mod reliability_support;
 
 use std::{
@@ -19,6 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use random::SplitMix64;
 use reliability_support::*;
 use serde_json::{Value, json};
 use tokio::{
@@ -43,33 +46,6 @@ struct Case {
     /// Send the request, then close our writing half (a body shorter than announced).
     half_close: bool,
     expect: Expect,
-}
-
-/// splitmix64: a small deterministic generator, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn hex(&mut self, len: usize) -> String {
-        (0..len)
-            .map(|_| char::from(b"0123456789abcdef"[self.below(16)]))
-            .collect()
-    }
 }
 
 fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
@@ -248,9 +224,9 @@ fn replaced(mut value: Value, path: &str, new: Value) -> Value {
 }
 
 fn corpus(sessions: &[String]) -> Vec<Case> {
-    let mut rng = Rng(0x6173_686c_6579);
+    let mut rng = SplitMix64(0x6173_686c_6579);
     let mut cases = Vec::new();
-    let session = |rng: &mut Rng| sessions[rng.below(sessions.len())].clone();
+    let session = |rng: &mut SplitMix64| sessions[rng.below(sessions.len())].clone();
     let messages_path = |id: &str| format!("/api/sessions/{id}/messages");
 
     // Malformed JSON: every truncation and random byte flips of valid bodies.

@@ -5,8 +5,8 @@
 
 mod common;
 
-use ashley_proxy::api::{ErrorCode, ErrorResponse, Share};
-use common::{Harness, guest_client};
+use ashley_proxy::api::{ErrorCode, Share};
+use common::{Harness, error_of, guest_client};
 use reqwest::{Client, Method, StatusCode};
 
 /// Anyone at all: no cookie, no token.
@@ -31,12 +31,6 @@ async fn page(client: &Client, url: String) -> (StatusCode, reqwest::header::Hea
     let status = response.status();
     let headers = response.headers().clone();
     (status, headers, response.text().await.unwrap())
-}
-
-async fn error_code(response: reqwest::Response) -> (StatusCode, Option<ErrorCode>) {
-    let status = response.status();
-    let body: ErrorResponse = response.json().await.unwrap();
-    (status, body.error.code)
 }
 
 #[tokio::test]
@@ -155,8 +149,9 @@ async fn only_the_owner_shares_looks_stops_or_sees_the_page() {
             .send()
             .await
             .unwrap();
+        let (status, error) = error_of(response).await;
         assert_eq!(
-            error_code(response).await,
+            (status, error.error.code),
             (StatusCode::NOT_FOUND, Some(ErrorCode::UnknownSession)),
             "{method} {route}"
         );

@@ -7,31 +7,16 @@ use ashley::clock::{Clock, DAY_MS};
 use ashley::conversation::MessageKind;
 use ashley::conversations::{Group, ListRow};
 use ashley::state::PersistedState;
-use ashley_proxy::api::{HistoryMessage, Role};
+use ashley_proxy::api::Role;
 use egui::accesskit::Role as A11yRole;
 use egui_kittest::kittest::Queryable as _;
 
-use crate::fake_proxy::FakeProxy;
+use crate::fake_proxy::{FakeProxy, NOON, message};
 use crate::{
     AppHarness, WIDE, app, app_harness, connected, last_message, step_until, type_and_press_enter,
 };
 
 const HOUR: i64 = 3_600_000;
-/// Noon UTC on 2026-03-10: the tests' "now" when the clock is fixed.
-const NOON: i64 = 20_522 * DAY_MS + 12 * HOUR;
-
-fn message(id: i64, role: Role, content: &str) -> HistoryMessage {
-    HistoryMessage {
-        id,
-        role,
-        content: content.into(),
-        persona: "ashley".into(),
-        created_at_ms: NOON,
-        stats: None,
-        partial: false,
-    }
-}
-
 /// The titles of the list's conversations, in the order shown.
 fn titles(app: &AshleyApp) -> Vec<String> {
     app.conversation_list()

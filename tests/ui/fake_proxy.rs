@@ -179,20 +179,7 @@ impl FakeProxy {
 
     /// Like [`Self::preload_session`]; a `prefix` containing `slow` delays its history by 300 ms.
     pub fn preload_session_named(&self, prefix: &str, messages: Vec<HistoryMessage>) -> String {
-        let mut shared = self.state.shared.lock().unwrap();
-        shared.next_id += 1;
-        let session_id = format!("{prefix}-{}", shared.next_id);
-        shared.sessions.insert(session_id.clone(), messages);
-        let now = now_ms();
-        let meta = Meta {
-            title: String::new(),
-            pinned: false,
-            created_at_ms: now,
-            updated_at_ms: now,
-            deleted: false,
-        };
-        shared.meta.insert(session_id.clone(), meta);
-        session_id
+        self.state.shared.lock().unwrap().insert(prefix, messages)
     }
 
     /// Stores a conversation as the list shows it (no owner: every caller's) and returns its id.
@@ -470,6 +457,23 @@ fn summary(id: &str, meta: &Meta, messages: usize) -> ConversationSummary {
 }
 
 impl Shared {
+    /// Stores a new untitled conversation, made now, and returns its id (`{prefix}-{n}`).
+    fn insert(&mut self, prefix: &str, messages: Vec<HistoryMessage>) -> String {
+        self.next_id += 1;
+        let id = format!("{prefix}-{}", self.next_id);
+        self.sessions.insert(id.clone(), messages);
+        let now = now_ms();
+        let meta = Meta {
+            title: String::new(),
+            pinned: false,
+            created_at_ms: now,
+            updated_at_ms: now,
+            deleted: false,
+        };
+        self.meta.insert(id.clone(), meta);
+        id
+    }
+
     /// The conversations `token` may see: its own and the preloaded ones (no owner).
     fn visible(&self, token: Option<&String>) -> Vec<ConversationSummary> {
         let mut list: Vec<ConversationSummary> = self
@@ -499,18 +503,7 @@ async fn create_conversation(
     Extension(Caller(token)): Extension<Caller>,
 ) -> Response {
     let mut shared = state.shared.lock().unwrap();
-    shared.next_id += 1;
-    let id = format!("conversation-{}", shared.next_id);
-    shared.sessions.insert(id.clone(), Vec::new());
-    let now = now_ms();
-    let meta = Meta {
-        title: String::new(),
-        pinned: false,
-        created_at_ms: now,
-        updated_at_ms: now,
-        deleted: false,
-    };
-    shared.meta.insert(id.clone(), meta);
+    let id = shared.insert("conversation", Vec::new());
     if let Some(token) = token {
         shared.owners.insert(id.clone(), token);
     }
@@ -1155,4 +1148,20 @@ fn sse_with(
         .header(header::CONTENT_TYPE, "text/event-stream")
         .body(Body::from_stream(stream))
         .unwrap()
+}
+
+/// Noon UTC on 2026-03-10: the tests' "now" when the clock is fixed.
+pub const NOON: i64 = 20_522 * ashley::clock::DAY_MS + 12 * 3_600_000;
+
+/// A stored message of the Ashley persona, sent at [`NOON`].
+pub fn message(id: i64, role: Role, content: &str) -> HistoryMessage {
+    HistoryMessage {
+        id,
+        role,
+        content: content.into(),
+        persona: "ashley".into(),
+        created_at_ms: NOON,
+        stats: None,
+        partial: false,
+    }
 }

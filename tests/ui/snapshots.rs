@@ -90,19 +90,10 @@ fn snapshot_light_narrow() {
 /// The wide layout with a list that has every heading, one conversation open (fixed clock).
 #[test]
 fn snapshot_conversations_wide() {
+    use crate::fake_proxy::{NOON, message};
     use ashley::clock::{Clock, DAY_MS};
-    use ashley_proxy::api::{HistoryMessage, Role};
-    const NOON: i64 = 20_522 * DAY_MS + 12 * 3_600_000;
+    use ashley_proxy::api::Role;
     let proxy = FakeProxy::start();
-    let message = |id, role, content: &str| HistoryMessage {
-        id,
-        role,
-        content: content.into(),
-        persona: "ashley".into(),
-        created_at_ms: NOON,
-        stats: None,
-        partial: false,
-    };
     let mut open = None;
     for (title, pinned, days_ago) in [
         ("Reading list", true, 40),

@@ -171,6 +171,30 @@ impl Harness {
             .unwrap()
     }
 
+    /// Creates a conversation through `POST /api/conversations` (201).
+    pub async fn new_conversation(&self) -> ashley_proxy::api::ConversationSummary {
+        let response = self
+            .client
+            .post(self.url("/api/conversations"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// Sends a message to a conversation as the Ashley persona and reads the whole event stream.
+    pub async fn say(&self, conversation: &str, message: &str) -> Vec<ChatEvent> {
+        let response = self
+            .post_json(
+                &format!("/api/conversations/{conversation}/messages"),
+                &serde_json::json!({"persona": "ashley", "message": message}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        parse_events(&response.text().await.unwrap())
+    }
+
     pub async fn new_session(&self) -> String {
         let response = self
             .client
@@ -206,6 +230,13 @@ impl Harness {
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
     }
+}
+
+/// The status and the JSON error body of a refused request.
+pub async fn error_of(
+    response: reqwest::Response,
+) -> (reqwest::StatusCode, ashley_proxy::api::ErrorResponse) {
+    (response.status(), response.json().await.unwrap())
 }
 
 /// Parses `event: name` / `data: json` blocks into events, checking the name matches the type.

@@ -243,18 +243,10 @@ mod tests {
     use super::*;
     use crate::store::{
         CredentialKind, NewCredential, UsageRecord,
-        sqlite::{owners, usage},
+        sqlite::{owners, test_support::memory, usage},
     };
 
     const DAY: i64 = 86_400_000;
-
-    fn memory() -> Connection {
-        let mut db = Connection::open_in_memory().unwrap();
-        db.pragma_update(None, "foreign_keys", "ON").unwrap();
-        crate::store::sqlite::migrations::upgrade(&mut db, std::path::Path::new(":memory:"))
-            .unwrap();
-        db
-    }
 
     fn row(at_ms: i64, owner: OwnerId, persona: &str, outcome: &str, total_ms: u64) -> UsageRecord {
         UsageRecord {

@@ -218,41 +218,12 @@ mod tests {
         store::{
             CredentialKind, TokenHash,
             sqlite::{
-                messages::{NewMessage, create_session, expire_idle_sessions, insert_message},
-                migrations, owners,
+                messages::{create_session, expire_idle_sessions},
+                owners,
+                test_support::{add_message as add, guest, memory},
             },
         },
     };
-
-    pub(crate) fn memory() -> Connection {
-        let mut db = Connection::open_in_memory().unwrap();
-        db.pragma_update(None, "foreign_keys", "ON").unwrap();
-        migrations::upgrade(&mut db, std::path::Path::new(":memory:")).unwrap();
-        db
-    }
-
-    fn add(db: &Connection, session: &str, role: Role, text: &str, at_ms: i64) -> i64 {
-        let message = NewMessage {
-            session_id: session,
-            role,
-            content: text,
-            persona: "ashley",
-            stats: None,
-            partial: false,
-        };
-        insert_message(db, &message, at_ms).unwrap()
-    }
-
-    fn guest(db: &Connection, byte: u8) -> OwnerId {
-        owners::create_guest(
-            db,
-            TokenHash([byte; 32]),
-            CredentialKind::Bearer,
-            0,
-            i64::MAX,
-        )
-        .unwrap()
-    }
 
     #[test]
     fn an_untitled_conversation_is_listed_by_its_first_words() {

@@ -301,25 +301,10 @@ pub(super) fn session_exists(db: &Connection, id: &str) -> rusqlite::Result<bool
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::store::sqlite::migrations;
-
-    fn memory() -> Connection {
-        let mut db = Connection::open_in_memory().unwrap();
-        db.pragma_update(None, "foreign_keys", "ON").unwrap();
-        migrations::upgrade(&mut db, std::path::Path::new(":memory:")).unwrap();
-        db
-    }
+    use crate::store::sqlite::test_support::{self, memory};
 
     fn add(db: &Connection, session: &str, role: Role, text: &str) -> i64 {
-        let message = NewMessage {
-            session_id: session,
-            role,
-            content: text,
-            persona: "ashley",
-            stats: None,
-            partial: false,
-        };
-        insert_message(db, &message, 1).unwrap()
+        test_support::add_message(db, session, role, text, 1)
     }
 
     #[test]

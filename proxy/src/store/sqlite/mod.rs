@@ -28,6 +28,8 @@ mod open;
 mod owners;
 mod search;
 mod shares;
+#[cfg(test)]
+mod test_support;
 mod turns;
 mod usage;
 

@@ -403,15 +403,7 @@ pub(super) fn expire_credentials(db: &Connection, now_ms: i64) -> rusqlite::Resu
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::store::sqlite::messages::create_session;
-
-    fn memory() -> Connection {
-        let mut db = Connection::open_in_memory().unwrap();
-        db.pragma_update(None, "foreign_keys", "ON").unwrap();
-        crate::store::sqlite::migrations::upgrade(&mut db, std::path::Path::new(":memory:"))
-            .unwrap();
-        db
-    }
+    use crate::store::sqlite::{messages::create_session, test_support::memory};
 
     #[test]
     fn a_credential_finds_its_owner_until_it_expires_or_is_revoked() {
