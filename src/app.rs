@@ -2,6 +2,7 @@
 
 mod conversation_commands;
 mod share_commands;
+mod transfer_commands;
 
 use std::sync::mpsc::Receiver;
 
@@ -80,6 +81,9 @@ pub struct AshleyApp {
     /// A sign-in in another tab: when the app last asked whether it is done.
     #[cfg(target_arch = "wasm32")]
     sign_in_poll: Option<f64>,
+    /// Where the desktop app saves exports: the user's Downloads folder.
+    #[cfg(not(target_arch = "wasm32"))]
+    download_dir: std::path::PathBuf,
 }
 
 impl AshleyApp {
@@ -144,6 +148,8 @@ impl AshleyApp {
             desktop_sign_in: None,
             #[cfg(target_arch = "wasm32")]
             sign_in_poll: None,
+            #[cfg(not(target_arch = "wasm32"))]
+            download_dir: transfer_commands::default_download_dir(),
         };
         app.connect();
         app
@@ -284,6 +290,7 @@ impl AshleyApp {
             | NetEvent::ConversationRestored { .. }
             | NetEvent::Search { .. } => self.on_conversation_event(event),
             NetEvent::Share { .. } | NetEvent::PageSaved(_) => self.on_share_event(event, ctx),
+            NetEvent::Exported(_) | NetEvent::Imported(_) => self.on_transfer_event(event),
             NetEvent::Me(result) => self.on_me(result),
             NetEvent::SignedOut(result) | NetEvent::DataDeleted(result) => {
                 self.account.busy = None;
@@ -496,6 +503,7 @@ impl AshleyApp {
         let list_folded = ui.max_rect().width() < LIST_WIDTH;
         let mut commands = Vec::new();
         self.shortcuts(ui.ctx(), list_folded, &mut commands);
+        self.import_dropped_files(ui.ctx());
         let sending = self.is_sending();
         let panel_frame = egui::Frame::new()
             .fill(palette.background)
@@ -698,6 +706,9 @@ impl AshleyApp {
             | Command::StopSharing(_)
             | Command::CopyShareLink
             | Command::OpenAsPage(_) => self.apply_share_command(command, ctx),
+            Command::Export { .. } | Command::PickImportFile => {
+                self.apply_transfer_command(command, ctx);
+            }
             Command::Retry(RetryAction::Reconnect) if !self.chat.is_sending() => {
                 // Everything that needs the proxy, not only the session.
                 self.chat

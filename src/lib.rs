@@ -4,6 +4,8 @@ mod app;
 pub mod clock;
 pub mod conversation;
 pub mod conversations;
+#[cfg(target_arch = "wasm32")]
+mod file_picker;
 pub mod fonts;
 pub mod markdown;
 pub mod net;

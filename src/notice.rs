@@ -57,6 +57,8 @@ fn class_of(code: ErrorCode) -> Option<Class> {
         | C::NothingToRegenerate
         | C::InvalidTitle
         | C::InvalidQuery
+        | C::InvalidImport
+        | C::UnsupportedExportVersion
         | C::InvalidMessages
         | C::UnsupportedRole
         | C::UnsupportedContent

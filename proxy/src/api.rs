@@ -25,6 +25,11 @@
 //!   read-only link to a snapshot of the conversation as it is now (a new link replaces the old)
 //! - `GET    /api/conversations/{id}/share`      -> [`Share`] without `path`, or `null` (not shared)
 //! - `DELETE /api/conversations/{id}/share`      -> 204 (the link stops working)
+//! - `GET    /api/conversations/{id}/export?format=json|md` -> the conversation as an
+//!   [`ExportFile`] (JSON, the default) or as Markdown, as a download
+//! - `GET    /api/export?format=json|md`         -> every live conversation of the caller's, the same way
+//! - `POST   /api/import`                        (an [`ExportFile`] or ChatGPT's `conversations.json`,
+//!   told apart by shape) -> 201 [`ImportResult`]; all of the file or nothing
 //!
 //! Pages (HTML, no script): `GET /s/{token}` a shared snapshot, for anyone with the link;
 //! `GET /c/{id}` one's own conversation as a page (the owner's cookie or bearer token).
@@ -243,6 +248,11 @@ pub enum ErrorCode {
     InvalidTitle,
     /// A search query that is empty or over [`MAX_QUERY_CHARS`].
     InvalidQuery,
+    /// `POST /api/import`: the file is not JSON, not an export we read, or has a bad field
+    /// (the message names the conversation and the field; nothing was imported).
+    InvalidImport,
+    /// `POST /api/import`: an Ashley export of a version this proxy does not read.
+    UnsupportedExportVersion,
     InvalidMessages,
     UnsupportedRole,
     UnsupportedContent,
@@ -316,6 +326,8 @@ impl ErrorCode {
             Self::NothingToRegenerate => "nothing_to_regenerate",
             Self::InvalidTitle => "invalid_title",
             Self::InvalidQuery => "invalid_query",
+            Self::InvalidImport => "invalid_import",
+            Self::UnsupportedExportVersion => "unsupported_export_version",
             Self::InvalidMessages => "invalid_messages",
             Self::UnsupportedRole => "unsupported_role",
             Self::UnsupportedContent => "unsupported_content",
@@ -626,6 +638,81 @@ pub struct Share {
     pub created_at_ms: i64,
     /// How many messages the snapshot holds; later ones are not shown.
     pub messages: u64,
+}
+
+/// The version of [`ExportFile`] this build writes and reads.
+pub const EXPORT_VERSION: u32 = 1;
+
+/// The most conversations one `POST /api/import` takes.
+pub const MAX_IMPORT_CONVERSATIONS: usize = 10_000;
+
+/// An Ashley export (version [`EXPORT_VERSION`]): `GET /api/export`, `GET
+/// /api/conversations/{id}/export`, and what `POST /api/import` reads back. It carries no server
+/// ids and no time of export, so exporting, importing into another account and exporting again
+/// gives the same bytes: import gives the conversations new ids and keeps every field below.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFile {
+    /// Always [`EXPORT_VERSION`] in what this build writes; a file names its version first.
+    pub ashley_export: u32,
+    /// Oldest first (by creation).
+    pub conversations: Vec<ExportedConversation>,
+}
+
+/// One conversation in an [`ExportFile`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedConversation {
+    /// Its owner's or the model's title, 1 to [`MAX_TITLE_CHARS`] characters on one line;
+    /// `null`: not named (the list shows the first words of the first message).
+    pub title: Option<String>,
+    #[serde(default)]
+    pub pinned: bool,
+    /// Unix time in milliseconds.
+    pub created_at_ms: i64,
+    /// Oldest first.
+    pub messages: Vec<ExportedMessage>,
+}
+
+/// One message in an [`ExportedConversation`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedMessage {
+    pub role: Role,
+    pub content: String,
+    /// The persona id it was written with or for (a persona no longer configured is kept).
+    pub persona: String,
+    /// Unix time in milliseconds.
+    pub created_at_ms: i64,
+    /// Replies only: what the model reported and the proxy measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<ReplyStats>,
+    /// A reply that was cut off before it finished.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+/// What a file held, as `POST /api/import` read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportFormat {
+    /// An [`ExportFile`].
+    Ashley,
+    /// ChatGPT's `conversations.json` (the branch each conversation showed, text messages only).
+    Chatgpt,
+    #[serde(other)]
+    Unknown,
+}
+
+/// `POST /api/import` -> 201.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportResult {
+    pub format: ImportFormat,
+    /// The new conversations, in the file's order.
+    pub conversations: Vec<ConversationSummary>,
+    /// Conversations left out because they had no text message (ChatGPT: images, tools only).
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// `POST /api/auth/token`: the one-time code a desktop sign-in handed to the app's loopback

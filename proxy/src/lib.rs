@@ -39,6 +39,8 @@ pub mod state;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
+pub mod transfer;
+#[cfg(feature = "server")]
 pub mod web;
 
 #[cfg(feature = "server")]
@@ -59,6 +61,7 @@ pub fn router(state: AppState) -> axum::Router {
     let api = routes::app::routes()
         .merge(routes::conversations::routes())
         .merge(routes::share::api())
+        .merge(routes::transfer::routes(state.config().max_import_bytes))
         .merge(routes::auth::api())
         .merge(routes::keys::routes())
         .merge(routes::admin::routes())

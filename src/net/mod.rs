@@ -4,6 +4,7 @@ mod credential;
 #[cfg(not(target_arch = "wasm32"))]
 mod desktop_sign_in;
 mod stream;
+mod transfer;
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,7 @@ pub use credential::Credential;
 #[cfg(not(target_arch = "wasm32"))]
 pub use desktop_sign_in::DesktopSignIn;
 use stream::StreamReader;
+pub use transfer::export_path;
 
 /// Why a request to the proxy did not give the expected answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -124,6 +126,10 @@ pub enum NetEvent {
     },
     /// The conversation's page, written to a file the system browser opens (desktop).
     PageSaved(Result<std::path::PathBuf, NetError>),
+    /// An export saved as a file (desktop), where it was written.
+    Exported(Result<std::path::PathBuf, NetError>),
+    /// A file imported (all of it) or refused (none of it, with the proxy's reason).
+    Imported(Result<ashley_proxy::api::ImportResult, NetError>),
     /// The hits for `query` (trimmed, as sent).
     Search {
         query: String,

@@ -86,7 +86,7 @@ impl ChatBackend for Recorder {
 
 /// Every code the proxy can answer (the app's `match` on them is exhaustive; this list is what
 /// the tests drive through).
-const ALL_CODES: [ErrorCode; 51] = [
+const ALL_CODES: [ErrorCode; 53] = [
     ErrorCode::InvalidBody,
     ErrorCode::MalformedJson,
     ErrorCode::UnsupportedMediaType,
@@ -101,6 +101,8 @@ const ALL_CODES: [ErrorCode; 51] = [
     ErrorCode::NothingToRegenerate,
     ErrorCode::InvalidTitle,
     ErrorCode::InvalidQuery,
+    ErrorCode::InvalidImport,
+    ErrorCode::UnsupportedExportVersion,
     ErrorCode::InvalidMessages,
     ErrorCode::UnsupportedRole,
     ErrorCode::UnsupportedContent,

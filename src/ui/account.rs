@@ -121,6 +121,9 @@ pub fn account_ui(
             }
         }
     });
+    if matches!(me.identity, Identity::User | Identity::Guest) {
+        transfer_ui(ui, idle, commands);
+    }
     if me.admin {
         let button = ui
             .button("🛡 Admin panel")
@@ -153,6 +156,31 @@ pub fn account_ui(
             }
         });
     }
+}
+
+/// Export everything (JSON: can be imported here or elsewhere) and Import….
+fn transfer_ui(ui: &mut egui::Ui, idle: bool, commands: &mut Vec<Command>) {
+    ui.horizontal_wrapped(|ui| {
+        let export = ui
+            .add_enabled(idle, egui::Button::new("Export everything"))
+            .on_hover_text("Every conversation as one JSON file, to keep or import elsewhere");
+        record_widget(|| "export_all".to_owned(), export.rect);
+        if export.clicked() {
+            commands.push(Command::Export {
+                conversation_id: None,
+                markdown: false,
+            });
+        }
+        let import = ui
+            .add_enabled(idle, egui::Button::new("Import…"))
+            .on_hover_text(
+                "An Ashley export or ChatGPT's conversations.json (or drop the file on the window)",
+            );
+        record_widget(|| "import".to_owned(), import.rect);
+        if import.clicked() {
+            commands.push(Command::PickImportFile);
+        }
+    });
 }
 
 /// API keys for `/v1`: the list with Revoke, a name and Create, and a new key shown once.

@@ -291,7 +291,7 @@ fn conversation_row_ui(
     });
 }
 
-/// Rename, Pin/Unpin, Share, Open as page, Delete: the "…" button's menu and the row's context
+/// Rename, Pin/Unpin, Share, Open as page, Export (Markdown, JSON), Delete: the "…" button's menu and the row's context
 /// menu.
 fn row_menu_ui(
     ui: &mut egui::Ui,
@@ -325,6 +325,21 @@ fn row_menu_ui(
     if page.clicked() {
         commands.push(Command::OpenAsPage(summary.id.clone()));
         ui.close();
+    }
+    let exports = [
+        ("Export as Markdown", "menu:export-md", true),
+        ("Export as JSON", "menu:export-json", false),
+    ];
+    for (label, widget, markdown) in exports {
+        let export = ui.button(label);
+        record_widget(|| widget.to_owned(), export.rect);
+        if export.clicked() {
+            commands.push(Command::Export {
+                conversation_id: Some(summary.id.clone()),
+                markdown,
+            });
+            ui.close();
+        }
     }
     let delete = ui.button("🗑 Delete");
     record_widget(|| "menu:delete".to_owned(), delete.rect);

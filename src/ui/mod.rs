@@ -58,6 +58,13 @@ pub enum Command {
     CopyShareLink,
     /// The conversation as a plain HTML page, in the browser.
     OpenAsPage(String),
+    /// Download one conversation (`Some(id)`) or everything, as Markdown or as JSON.
+    Export {
+        conversation_id: Option<String>,
+        markdown: bool,
+    },
+    /// "Import…": the web app's file picker (the desktop app takes a dropped file).
+    PickImportFile,
     RefreshConversations,
     /// The search box's text changed.
     SearchEdited,

@@ -9,6 +9,7 @@ mod markdown;
 mod rate_limit;
 mod real_proxy;
 mod snapshots;
+mod transfer;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

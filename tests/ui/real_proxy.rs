@@ -13,8 +13,8 @@ use crate::{app, app_harness, step_until, type_and_press_enter};
 const KEY: &str = "sk-ashley-app-test-0123456789";
 const REPLY: &str = "**Hello** from the `fake` upstream";
 
-struct RealProxy {
-    url: String,
+pub(crate) struct RealProxy {
+    pub(crate) url: String,
     upstream: FakeUpstream,
     _data_dir: tempfile::TempDir,
     _runtime: tokio::runtime::Runtime,
@@ -22,6 +22,11 @@ struct RealProxy {
 
 impl RealProxy {
     fn start() -> Self {
+        Self::start_with(|config| config)
+    }
+
+    /// With the test's changes to the proxy's configuration.
+    pub(crate) fn start_with(change: impl FnOnce(Config) -> Config) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -37,12 +42,12 @@ impl RealProxy {
             })
             .await
             .unwrap();
-            let config = Config {
+            let config = change(Config {
                 data_dir: data_dir.path().to_path_buf(),
                 rate_limit_per_minute: 0,
                 upstream_retry_base: Duration::from_millis(10),
                 ..Config::live(KEY, &upstream.base_url()).unwrap()
-            };
+            });
             let state = AppState::new(config).unwrap();
             let addr = ashley_proxy::spawn_local(state).await.unwrap();
             (upstream, addr)

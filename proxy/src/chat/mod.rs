@@ -19,7 +19,7 @@ use crate::{
     moderation::Moderator,
     personas::Personas,
     provider::Provider,
-    store::{CredentialKind, StoreError},
+    store::{CredentialKind, OwnerId, StoreError},
 };
 
 mod authorize;
@@ -36,6 +36,7 @@ mod share;
 #[cfg(test)]
 mod tests;
 mod title;
+mod transfer;
 mod turn;
 pub mod validate;
 
@@ -159,22 +160,29 @@ impl Chat {
     ) -> Result<(String, Option<NewGuest>), ChatError> {
         self.authorize(caller, Action::CreateSession).await?;
         self.check_rate(caller)?;
-        let (owner, guest) = match caller.owner {
-            Some(owner) => (owner, None),
-            None if caller.presented == Some(CredentialKind::Bearer) => {
-                return Err(ChatError::NoIdentity);
-            }
+        let (owner, guest) = self.owner_or_new_guest(caller).await?;
+        let id = new_session_id()?;
+        persist::create_session(&*self.inner.store, id.clone(), owner).await?;
+        Ok((id, guest))
+    }
+
+    /// The caller's owner, or a new guest for a browser without an identity (not for a client
+    /// whose bearer token stopped counting: it is told so).
+    async fn owner_or_new_guest(
+        &self,
+        caller: &Caller,
+    ) -> Result<(OwnerId, Option<NewGuest>), ChatError> {
+        match caller.owner {
+            Some(owner) => Ok((owner, None)),
+            None if caller.presented == Some(CredentialKind::Bearer) => Err(ChatError::NoIdentity),
             None => {
                 let lifetime_ms = self.inner.guest_lifetime_ms.ok_or(ChatError::GuestsOff)?;
                 let guest =
                     accounts::new_guest(&*self.inner.store, CredentialKind::Cookie, lifetime_ms)
                         .await?;
-                (guest.owner, Some(guest))
+                Ok((guest.owner, Some(guest)))
             }
-        };
-        let id = new_session_id()?;
-        persist::create_session(&*self.inner.store, id.clone(), owner).await?;
-        Ok((id, guest))
+        }
     }
 
     /// The caller's own sessions, most recently active first (none without an identity): the

@@ -76,7 +76,7 @@ impl Chat {
             .map_or_else(|| id.to_owned(), |persona| persona.name.clone())
     }
 
-    async fn owner_for(
+    pub(super) async fn owner_for(
         &self,
         caller: &Caller,
         action: Action<'_>,

@@ -121,6 +121,9 @@ pub struct Cli {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "ASHLEY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest file `POST /api/import` accepts, in bytes (an export of many conversations).
+    #[arg(long, env = "ASHLEY_MAX_IMPORT_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_import_bytes: usize,
     /// Milliseconds between the demo backend's deltas.
     #[arg(long, env = "ASHLEY_DEMO_DELAY_MS", default_value_t = 15)]
     pub demo_delay_ms: u64,

@@ -91,6 +91,8 @@ pub struct Config {
     pub upstream_retry_base: Duration,
     pub upstream_check_interval: Duration,
     pub max_body_bytes: usize,
+    /// The largest file `POST /api/import` takes (an export can be far larger than a message).
+    pub max_import_bytes: usize,
     pub demo_delay: Duration,
     pub shutdown_grace: Duration,
     /// Header timeout, header size cap, idle timeout and connection cap (see `serve`).
@@ -131,6 +133,7 @@ impl Default for Config {
             upstream_retry_base: Duration::from_millis(500),
             upstream_check_interval: Duration::from_secs(60),
             max_body_bytes: 1024 * 1024,
+            max_import_bytes: 32 * 1024 * 1024,
             demo_delay: Duration::from_millis(15),
             shutdown_grace: Duration::from_secs(10),
             connections: ConnectionLimits::default(),

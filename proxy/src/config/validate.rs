@@ -194,6 +194,9 @@ impl Config {
         if cli.max_body_bytes < 16 * 1024 {
             return Err(invalid("ASHLEY_MAX_BODY_BYTES", "must be at least 16384"));
         }
+        if cli.max_import_bytes < 16 * 1024 {
+            return Err(invalid("ASHLEY_MAX_IMPORT_BYTES", "must be at least 16384"));
+        }
         if cli.upstream_check_secs == 0 {
             return Err(invalid("ASHLEY_UPSTREAM_CHECK_SECS", "must be at least 1"));
         }
@@ -227,6 +230,7 @@ impl Config {
             upstream_retry_base: Duration::from_millis(cli.upstream_retry_base_ms),
             upstream_check_interval: Duration::from_secs(cli.upstream_check_secs),
             max_body_bytes: cli.max_body_bytes,
+            max_import_bytes: cli.max_import_bytes,
             demo_delay: Duration::from_millis(cli.demo_delay_ms),
             shutdown_grace: Duration::from_secs(cli.shutdown_grace_secs),
             connections,

@@ -24,6 +24,7 @@ pub mod events;
 pub mod keys;
 pub mod openai;
 pub mod share;
+pub mod transfer;
 
 /// Who is asking, for the chat core: the client's address (see [`client_ip`]) and the owner its
 /// credential stands for. A cookie on a state-changing request from another site's page

@@ -41,9 +41,10 @@ pub fn conversation_page(
         note = escape(heading.note),
     );
     for message in messages {
-        let (speaker, class) = match message.role {
-            Role::User => ("You".to_owned(), "user"),
-            Role::Assistant => (persona_name(&message.persona), "assistant"),
+        let speaker = speaker(message.role, &message.persona, &persona_name);
+        let class = match message.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
         };
         let _ = write!(
             page,
@@ -56,9 +57,7 @@ pub fn conversation_page(
         );
         markdown_to_html(&message.content, &mut page);
         if message.partial {
-            page.push_str(
-                "<p class=\"partial\"><em>This reply was cut off before it finished.</em></p>",
-            );
+            let _ = write!(page, "<p class=\"partial\"><em>{CUT_OFF_NOTE}</em></p>");
         }
         page.push_str("</article>");
     }
@@ -71,6 +70,17 @@ pub fn conversation_page(
     );
     page
 }
+
+/// Who a message is from, as a page or an export names them: "You", or the reply's persona.
+pub fn speaker(role: Role, persona: &str, persona_name: impl Fn(&str) -> String) -> String {
+    match role {
+        Role::User => "You".to_owned(),
+        Role::Assistant => persona_name(persona),
+    }
+}
+
+/// What a page or an export says under a reply that was cut off.
+pub const CUT_OFF_NOTE: &str = "This reply was cut off before it finished.";
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;\
 padding:0 1rem;line-height:1.55;color:#1d1d1f;background:#fafafa}\

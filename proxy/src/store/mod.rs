@@ -12,8 +12,8 @@ use std::{
 use async_trait::async_trait;
 
 use crate::api::{
-    AdminDay, AdminPersona, AdminTotals, ConversationSummary, HistoryMessage, ReplyStats,
-    SearchHit, SessionSummary, Share, StoreStats,
+    AdminDay, AdminPersona, AdminTotals, ConversationSummary, ExportedConversation, HistoryMessage,
+    ReplyStats, SearchHit, SessionSummary, Share, StoreStats,
 };
 
 mod error;
@@ -210,6 +210,13 @@ pub struct Snapshot {
     pub title: String,
     pub created_at_ms: i64,
     pub messages: Vec<HistoryMessage>,
+}
+
+/// A conversation from an import file, under the new id it is stored as.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportedConversation {
+    pub id: String,
+    pub conversation: ExportedConversation,
 }
 
 /// What the model names an untitled conversation from.
@@ -504,6 +511,22 @@ pub trait Store: Send + Sync {
 
     /// The snapshot a link shows; `None` for an unknown or ended link, or a deleted conversation.
     async fn shared_snapshot(&self, token: TokenHash) -> Result<Option<Snapshot>, StoreError>;
+
+    /// The owner's live conversations whole, oldest first, without ids (the one `id` only, when
+    /// given); `None`: `id` is not a live conversation of the owner's.
+    async fn export_conversations(
+        &self,
+        owner: OwnerId,
+        id: Option<&str>,
+    ) -> Result<Option<Vec<ExportedConversation>>, StoreError>;
+
+    /// As one transaction, all or nothing: stores each conversation under its id for `owner`,
+    /// keeping its title, pin, times and messages; returns their summaries in the same order.
+    async fn import_conversations(
+        &self,
+        owner: OwnerId,
+        conversations: Vec<ImportedConversation>,
+    ) -> Result<Vec<ConversationSummary>, StoreError>;
 
     /// Whether writes are working, as the last operations found (cheap: no query).
     fn health(&self) -> StoreHealth;

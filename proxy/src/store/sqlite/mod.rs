@@ -10,13 +10,14 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::{
-    ApiKeyRecord, ConversationChange, CredentialKind, MessageId, NewCredential, OwnerId,
-    OwnerUsage, PendingSignIn, Profile, Regeneration, SessionOwner, SignedIn, Snapshot, Store,
-    StoreError, StoreHealth, TitleSource, TokenHash, Turn, UsageRecord, UsageReport, UserMessage,
-    UserProfile, now_ms, trouble::Trouble,
+    ApiKeyRecord, ConversationChange, CredentialKind, ImportedConversation, MessageId,
+    NewCredential, OwnerId, OwnerUsage, PendingSignIn, Profile, Regeneration, SessionOwner,
+    SignedIn, Snapshot, Store, StoreError, StoreHealth, TitleSource, TokenHash, Turn, UsageRecord,
+    UsageReport, UserMessage, UserProfile, now_ms, trouble::Trouble,
 };
 use crate::api::{
-    ConversationSummary, HistoryMessage, ReplyStats, SearchHit, SessionSummary, Share, StoreStats,
+    ConversationSummary, ExportedConversation, HistoryMessage, ReplyStats, SearchHit,
+    SessionSummary, Share, StoreStats,
 };
 
 mod admin;
@@ -30,6 +31,7 @@ mod search;
 mod shares;
 #[cfg(test)]
 mod test_support;
+mod transfer;
 mod turns;
 mod usage;
 
@@ -552,6 +554,27 @@ impl Store for SqliteStore {
 
     async fn shared_snapshot(&self, token: TokenHash) -> Result<Option<Snapshot>, StoreError> {
         self.run(false, move |db| shares::snapshot(db, token)).await
+    }
+
+    async fn export_conversations(
+        &self,
+        owner: OwnerId,
+        id: Option<&str>,
+    ) -> Result<Option<Vec<ExportedConversation>>, StoreError> {
+        let id = id.map(str::to_owned);
+        self.run(false, move |db| transfer::export(db, owner, id.as_deref()))
+            .await
+    }
+
+    async fn import_conversations(
+        &self,
+        owner: OwnerId,
+        conversations: Vec<ImportedConversation>,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        self.run(true, move |db| {
+            transfer::import(db, owner, &conversations, now_ms())
+        })
+        .await
     }
 
     fn health(&self) -> StoreHealth {
