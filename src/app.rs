@@ -244,6 +244,9 @@ impl AshleyApp {
         self.after_chat_change();
         let now = ctx.input(|input| input.time);
         self.conversation_timers(ctx, now);
+        if let Some(wait) = self.chat.tick(now, &self.client) {
+            ctx.request_repaint_after(std::time::Duration::from_secs_f64(wait));
+        }
         match self.last_status_request {
             None => self.last_status_request = Some(now),
             Some(last) if now - last >= STATUS_REFRESH_SECS && !self.status_refreshing => {
@@ -385,8 +388,10 @@ impl AshleyApp {
                 );
             }
             NetEvent::Stream { stream_id, event } => {
-                self.chat.on_stream_event(stream_id, event, &self.client);
+                self.chat
+                    .on_stream_event(stream_id, event, &self.client, &self.persisted.persona);
             }
+            NetEvent::ReplyStopped(result) => self.chat.on_reply_stopped(result, &self.client),
         }
     }
 
@@ -576,11 +581,16 @@ impl AshleyApp {
                 .frame(panel_frame)
                 .show(ui, |ui| {
                     let can_start_new = !self.chat.is_blank();
+                    let reply = match (sending, self.chat.is_stopping()) {
+                        (false, _) => ui::composer::ReplyState::Idle,
+                        (true, false) => ui::composer::ReplyState::Replying,
+                        (true, true) => ui::composer::ReplyState::Stopping,
+                    };
                     ui::composer::composer_ui(
                         ui,
                         &palette,
                         &mut self.chat.composer,
-                        sending,
+                        reply,
                         can_start_new,
                         &mut commands,
                     );
@@ -688,7 +698,7 @@ impl AshleyApp {
         match command {
             Command::SelectPersona(id) => self.persisted.persona = id,
             Command::Send => self.chat.send_composer(&self.client, persona),
-            Command::Stop => self.chat.stop(),
+            Command::Stop => self.chat.stop(&self.client),
             Command::Regenerate => self.chat.regenerate(&self.client, persona),
             Command::NewChat
             | Command::OpenConversation { .. }

@@ -177,6 +177,14 @@ impl ConversationList {
             .map(|c| c.id.as_str())
     }
 
+    /// Whether a conversation other than `except` has a reply being written (the list then
+    /// refreshes until it ends).
+    pub fn writing_elsewhere(&self, except: Option<&str>) -> bool {
+        self.conversations
+            .iter()
+            .any(|summary| summary.writing && Some(summary.id.as_str()) != except)
+    }
+
     pub fn is_loaded(&self) -> bool {
         self.loaded
     }
@@ -200,6 +208,7 @@ mod tests {
             created_at_ms: 0,
             updated_at_ms,
             messages: 2,
+            writing: false,
         }
     }
 

@@ -59,6 +59,8 @@ fn class_of(code: ErrorCode) -> Option<Class> {
         | C::InvalidQuery
         | C::InvalidImport
         | C::UnsupportedExportVersion
+        | C::UnknownReply
+        | C::ReplyInProgress
         | C::InvalidMessages
         | C::UnsupportedRole
         | C::UnsupportedContent

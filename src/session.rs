@@ -1,7 +1,7 @@
 //! The open conversation as plain state: its id, the composer's text, the pending send, the
 //! reply stream and where to reattach it. No egui: the proxy is a [`ChatBackend`].
 
-use ashley_proxy::api::{ChatEvent, History, Regenerate, ReplyStats, SendMessage};
+use ashley_proxy::api::{ChatEvent, ErrorCode, History, Regenerate, ReplyStats, SendMessage};
 
 use crate::conversation::{ChatMessage, Conversation, MessageKind, RetryAction};
 use crate::net::{NetError, StreamEvent, StreamHandle};
@@ -25,6 +25,24 @@ pub trait ChatBackend {
         body: &SendMessage,
     ) -> StreamHandle;
     fn regenerate(&self, stream_id: u64, conversation_id: &str, body: &Regenerate) -> StreamHandle;
+    /// The events of the reply being written, numbered `from_seq` and later.
+    fn reattach(
+        &self,
+        stream_id: u64,
+        conversation_id: &str,
+        live_reply: &str,
+        from_seq: u64,
+    ) -> StreamHandle;
+    /// Asks the proxy to stop the reply; its stream then ends with `stopped`.
+    fn stop_reply(&self, conversation_id: &str, live_reply: &str);
+}
+
+/// How often a broken reply stream is reattached before the app gives up and says so.
+const MAX_REATTACH_ATTEMPTS: u32 = 8;
+
+/// The wait before reattach attempt `attempt` (1-based): 0.5 s, doubling, at most 8 s.
+fn reattach_delay_secs(attempt: u32) -> f64 {
+    (0.5 * f64::from(2_u32.saturating_pow(attempt.saturating_sub(1)))).min(8.0)
 }
 
 /// What a reply stream was started for.
@@ -33,6 +51,9 @@ pub enum StreamPurpose {
     /// A new message; the text comes back to the composer if the proxy does not accept it.
     Send(String),
     Regenerate,
+    /// A reply already being written (found when the conversation was opened), read from its
+    /// first event.
+    Reattach,
 }
 
 struct ActiveStream {
@@ -48,6 +69,24 @@ struct ActiveStream {
     early_notes: Vec<String>,
     /// The last SSE id the stream carried: where a broken stream resumes.
     last_event_id: Option<String>,
+    /// The proxy's id for the reply while it is written (from `started`): where it is
+    /// reattached and stopped.
+    live_reply: Option<String>,
+    /// Stop was pressed: the proxy is asked (or will be, once `started` names the reply).
+    stop_requested: bool,
+    /// Reattach attempts since the last event arrived.
+    reattach_attempts: u32,
+    /// The stream broke and is to be reattached.
+    broken: Option<Broken>,
+}
+
+/// A broken reply stream waiting to be reattached.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Broken {
+    /// Just broke: the wait starts at the next tick.
+    Now,
+    /// Reattach at this time (the app's clock, seconds).
+    At(f64),
 }
 
 /// One conversation with the proxy and everything in flight for it.
@@ -208,7 +247,7 @@ impl ChatSession {
 
     /// Forgets the session without deleting it (signed out: it is no longer ours to show).
     pub fn leave(&mut self, backend: &impl ChatBackend) {
-        self.stop();
+        self.detach();
         self.conversation_id = None;
         self.pending_send = None;
         self.conversation.clear();
@@ -252,8 +291,17 @@ impl ChatSession {
                     Some(id) => self.focus_row = self.conversation.index_of_stored(id),
                     None => self.scroll_to_bottom = true,
                 }
-                // Sent while the history was loading: show it again after the history, then post.
-                if let Some(text) = self.pending_send.take() {
+                if let Some(live_reply) = history.live_reply {
+                    // A reply is being written (the tab was closed or reloaded, or another one
+                    // asked): read it from its first event. Anything sent meanwhile waits for it.
+                    let id = self.new_stream_id();
+                    let handle = backend.reattach(id, conversation_id, &live_reply, 1);
+                    let mut stream = ActiveStream::new(id, StreamPurpose::Reattach, handle);
+                    stream.live_reply = Some(live_reply);
+                    self.stream = Some(stream);
+                } else if let Some(text) = self.pending_send.take() {
+                    // Sent while the history was loading: show it again after the history, then
+                    // post.
                     self.conversation.push(MessageKind::User, text.clone());
                     self.start_send(text, backend, persona);
                 }
@@ -337,12 +385,39 @@ impl ChatSession {
         self.scroll_to_bottom = true;
     }
 
-    /// Stops the reply; what arrived stays, marked as partial. A message the proxy had not yet
-    /// taken goes back to the composer.
-    pub fn stop(&mut self) {
+    /// Stops the reply: the proxy is asked to (from any tab it stops the same reply), and the
+    /// stream ends with `stopped` after the last text it stored, so the screen shows what is
+    /// stored. Before the proxy named the reply, it is asked as soon as it does. Pressed again
+    /// while the proxy does not answer, the stream is let go here (the text so far stays,
+    /// marked partial). A message not yet sent goes back to the composer.
+    pub fn stop(&mut self, backend: &impl ChatBackend) {
         if let Some(text) = self.pending_send.take() {
             self.mark_unsent_and_restore(&text);
         }
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        if stream.stop_requested || stream.broken.is_some() {
+            return self.let_go();
+        }
+        stream.stop_requested = true;
+        if let (Some(live_reply), Some(conversation_id)) =
+            (&stream.live_reply, &self.conversation_id)
+        {
+            backend.stop_reply(conversation_id, live_reply);
+        }
+    }
+
+    /// Stop was pressed and the reply has not ended yet.
+    pub fn is_stopping(&self) -> bool {
+        self.stream
+            .as_ref()
+            .is_some_and(|stream| stream.stop_requested)
+    }
+
+    /// Drops the stream here without the proxy's word: what arrived stays, marked partial; a
+    /// message the proxy never took goes back to the composer.
+    fn let_go(&mut self) {
         let Some(stream) = self.stream.take() else {
             return;
         };
@@ -355,17 +430,63 @@ impl ChatSession {
         }
     }
 
+    /// The proxy's answer to a Stop: a reply that already ended is fine (its stream says how);
+    /// otherwise the stream is let go here and the person told.
+    pub fn on_reply_stopped(&mut self, result: Result<(), NetError>, backend: &impl ChatBackend) {
+        let Err(error) = result else {
+            return;
+        };
+        if error.code() == Some(ErrorCode::UnknownReply) || self.stream.is_none() {
+            return;
+        }
+        self.let_go();
+        let mut notice = notice::for_net_error(&error, backend.server());
+        notice.text = format!(
+            "The reply could not be stopped on the server, so it may still be written there: {}",
+            notice.text
+        );
+        notice.can_retry = false;
+        self.push_notice(notice, RetryAction::Reconnect);
+    }
+
+    /// Reattaches a broken reply stream when its wait is over; how long until the next
+    /// attempt, for the caller to wake up then.
+    pub fn tick(&mut self, now: f64, backend: &impl ChatBackend) -> Option<f64> {
+        let conversation_id = self.conversation_id.clone()?;
+        let next_id = self.next_stream_id + 1;
+        let stream = self.stream.as_mut()?;
+        let at = match stream.broken? {
+            Broken::Now => {
+                let at = now + reattach_delay_secs(stream.reattach_attempts + 1);
+                stream.broken = Some(Broken::At(at));
+                at
+            }
+            Broken::At(at) => at,
+        };
+        if now < at {
+            return Some(at - now);
+        }
+        let live_reply = stream.live_reply.clone()?;
+        let from_seq = stream
+            .last_event_id
+            .as_deref()
+            .and_then(|id| id.parse::<u64>().ok())
+            .map_or(1, |seq| seq + 1);
+        stream.reattach_attempts += 1;
+        stream.broken = None;
+        stream.id = next_id;
+        stream.handle = backend.reattach(next_id, &conversation_id, &live_reply, from_seq);
+        self.next_stream_id = next_id;
+        None
+    }
+
     /// Starts a new, empty conversation (the composer keeps its text; the old one stays in the
     /// list). An open conversation without messages is already a new chat.
     pub fn new_chat(&mut self, backend: &impl ChatBackend) {
         if self.conversation_id.is_some() && self.conversation.is_empty() && !self.is_sending() {
             return;
         }
-        if self.stream.is_some() {
-            self.detach();
-        } else {
-            self.stop();
-        }
+        self.detach();
         self.conversation_id = None;
         self.conversation.clear();
         self.connecting = true;
@@ -400,6 +521,7 @@ impl ChatSession {
         stream_id: u64,
         event: StreamEvent,
         backend: &impl ChatBackend,
+        persona: &str,
     ) {
         let Some(stream) = self.stream.as_mut().filter(|stream| stream.id == stream_id) else {
             return; // A stopped or replaced stream: its late events change nothing.
@@ -409,19 +531,21 @@ impl ChatSession {
                 if id.is_some() {
                     stream.last_event_id = id;
                 }
+                stream.reattach_attempts = 0;
                 event
             }
-            StreamEvent::Failed(error) => {
-                let notice = notice::for_net_error(&error, backend.server());
-                return self.fail_stream(notice, error.is_unknown_session(), backend);
-            }
+            StreamEvent::Failed(error) => return self.stream_failed(&error, backend),
             StreamEvent::EndedEarly => {
+                if stream.live_reply.is_some() && stream.reattach_attempts < MAX_REATTACH_ATTEMPTS {
+                    stream.broken = Some(Broken::Now);
+                    return;
+                }
                 let notice = Notice {
                     kind: MessageKind::ProviderFailed,
                     text: "The reply broke off before it was finished.".to_owned(),
                     can_retry: true,
                 };
-                return self.fail_stream(notice, false, backend);
+                return self.fail_stream(notice, false, false, backend);
             }
         };
         match event {
@@ -429,11 +553,18 @@ impl ChatSession {
                 persona,
                 model,
                 user_message_id,
+                live_reply,
                 ..
             } => {
                 if let Some(id) = user_message_id {
                     self.conversation.set_last_user_stored_id(id);
                 }
+                if let (true, Some(live_reply), Some(conversation_id)) =
+                    (stream.stop_requested, &live_reply, &self.conversation_id)
+                {
+                    backend.stop_reply(conversation_id, live_reply);
+                }
+                stream.live_reply = live_reply;
                 let reply = self.conversation.push(MessageKind::Reply, String::new());
                 reply.persona = persona;
                 reply.partial = true;
@@ -459,8 +590,13 @@ impl ChatSession {
                     reply.partial = false;
                     reply.stats = Some(stats);
                 }
-                self.stream = None;
-                self.reply_finished = true;
+                self.reply_ended(backend, persona);
+            }
+            ChatEvent::Stopped { .. } => {
+                if let Some(reply) = reply_row(&mut self.conversation, stream) {
+                    reply.partial = true;
+                }
+                self.reply_ended(backend, persona);
             }
             ChatEvent::Refused { message, .. } => {
                 if let Some(StreamPurpose::Send(text)) = self.stream.take().map(|s| s.purpose) {
@@ -470,13 +606,80 @@ impl ChatSession {
             }
             ChatEvent::Error { error } => {
                 let notice = notice::for_proxy_error(None, Some(&error));
-                self.fail_stream(notice, false, backend);
+                self.fail_stream(notice, false, false, backend);
             }
         }
     }
 
+    /// The reply is over and stored; a message typed while it was written goes now.
+    fn reply_ended(&mut self, backend: &impl ChatBackend, persona: &str) {
+        self.stream = None;
+        self.reply_finished = true;
+        if let Some(text) = self.pending_send.take() {
+            self.conversation.push(MessageKind::User, text.clone());
+            self.start_send(text, backend, persona);
+        }
+    }
+
+    /// A reply stream failed. A broken connection to a reply still being written is
+    /// reattached (after a wait); a reply that ended meanwhile is read from the store; a send
+    /// refused because another reply is being written reads that one.
+    fn stream_failed(&mut self, error: &NetError, backend: &impl ChatBackend) {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let broke = matches!(error, NetError::Unreachable(_));
+        if broke && stream.live_reply.is_some() && stream.reattach_attempts < MAX_REATTACH_ATTEMPTS
+        {
+            stream.broken = Some(Broken::Now);
+            return;
+        }
+        if let Some(ErrorCode::UnknownReply | ErrorCode::ReplyInProgress) = error.code() {
+            if let Some(ActiveStream {
+                purpose: StreamPurpose::Send(text),
+                accepted: false,
+                ..
+            }) = self.stream.take()
+            {
+                self.mark_unsent_and_restore(&text);
+            }
+            return self.reload(backend);
+        }
+        let reconnect = broke && stream.live_reply.is_some();
+        let notice = if reconnect {
+            Notice {
+                kind: MessageKind::Unreachable,
+                text: "Lost the connection to the proxy while the reply was being written. It \
+                       goes on being written there: Retry to read it when the connection is back."
+                    .to_owned(),
+                can_retry: true,
+            }
+        } else {
+            notice::for_net_error(error, backend.server())
+        };
+        self.fail_stream(notice, error.is_unknown_session(), reconnect, backend);
+    }
+
+    /// Reads the open conversation again from the store (its reply ended or another one is
+    /// being written), keeping what is typed.
+    fn reload(&mut self, backend: &impl ChatBackend) {
+        let Some(conversation_id) = self.conversation_id.clone() else {
+            return;
+        };
+        self.stream = None;
+        self.connecting = true;
+        backend.fetch_history(&conversation_id);
+    }
+
     /// The stream failed: keep any partial reply and what was typed, and say what happened.
-    fn fail_stream(&mut self, notice: Notice, session_gone: bool, backend: &impl ChatBackend) {
+    /// `reconnect`: the reply goes on at the proxy, so Retry reads it again.
+    fn fail_stream(
+        &mut self,
+        notice: Notice,
+        session_gone: bool,
+        reconnect: bool,
+        backend: &impl ChatBackend,
+    ) {
         let Some(stream) = self.stream.take() else {
             return;
         };
@@ -496,7 +699,10 @@ impl ChatSession {
                 self.mark_unsent_and_restore(&text);
                 RetryAction::Send(text)
             }
-            StreamPurpose::Send(_) | StreamPurpose::Regenerate => RetryAction::Regenerate,
+            _ if reconnect => RetryAction::Reconnect,
+            StreamPurpose::Send(_) | StreamPurpose::Regenerate | StreamPurpose::Reattach => {
+                RetryAction::Regenerate
+            }
         };
         self.push_notice(notice, retry);
     }
@@ -534,6 +740,10 @@ impl ActiveStream {
             reply_index: None,
             early_notes: Vec::new(),
             last_event_id: None,
+            live_reply: None,
+            stop_requested: false,
+            reattach_attempts: 0,
+            broken: None,
         }
     }
 }

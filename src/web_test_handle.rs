@@ -329,6 +329,7 @@ mod tests {
                 created_at_ms: 0,
                 updated_at_ms: 1_000,
                 messages: 2,
+                writing: false,
             },
             &clock,
         );

@@ -138,8 +138,10 @@ fn chat_event() -> impl Strategy<Value = ChatEvent> {
                 persona,
                 model: "gpt-4".to_owned(),
                 demo,
+                live_reply: demo.then(|| "0123abcd".to_owned()),
             }
         }),
+        any::<Option<i64>>().prop_map(|reply_id| ChatEvent::Stopped { reply_id }),
         text.prop_map(|text| ChatEvent::Delta { text }),
         "(.|\n|\r){0,80}".prop_map(|text| ChatEvent::Delta { text }),
         text.prop_map(|message| ChatEvent::Notice { message }),

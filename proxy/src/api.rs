@@ -142,7 +142,13 @@ pub struct HistoryMessage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct History {
     pub session_id: String,
+    /// With a reply being written (`live_reply`), the messages up to the one it answers: the
+    /// reply itself comes from its events.
     pub messages: Vec<HistoryMessage>,
+    /// The reply being written in this conversation, if any: read it (every event, from the
+    /// first) at `GET /api/conversations/{id}/replies/{live_reply}/events`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_reply: Option<String>,
 }
 
 /// One server-sent event of a chat stream.
@@ -157,6 +163,11 @@ pub enum ChatEvent {
         model: String,
         /// The reply comes from the offline demo backend, not a real model.
         demo: bool,
+        /// The reply's id while it is written: where to reattach
+        /// (`GET /api/conversations/{id}/replies/{live_reply}/events`) and stop it
+        /// (`POST .../replies/{live_reply}/stop`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        live_reply: Option<String>,
     },
     /// The next piece of the reply, forwarded as soon as the upstream sent it.
     Delta { text: String },
@@ -178,6 +189,9 @@ pub enum ChatEvent {
     },
     /// Something failed; what the user typed is stored and any partial reply is kept.
     Error { error: ErrorBody },
+    /// Someone stopped the reply (`POST .../replies/{id}/stop`, from any tab): what arrived
+    /// is stored, marked partial, as `reply_id` (absent when no text had arrived).
+    Stopped { reply_id: Option<i64> },
 }
 
 impl ChatEvent {
@@ -190,6 +204,7 @@ impl ChatEvent {
             Self::Done { .. } => "done",
             Self::Refused { .. } => "refused",
             Self::Error { .. } => "error",
+            Self::Stopped { .. } => "stopped",
         }
     }
 
@@ -197,7 +212,7 @@ impl ChatEvent {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            Self::Done { .. } | Self::Refused { .. } | Self::Error { .. }
+            Self::Done { .. } | Self::Refused { .. } | Self::Error { .. } | Self::Stopped { .. }
         )
     }
 }
@@ -253,6 +268,11 @@ pub enum ErrorCode {
     InvalidImport,
     /// `POST /api/import`: an Ashley export of a version this proxy does not read.
     UnsupportedExportVersion,
+    /// A reattach or stop for a reply that is no longer being written (it finished or was
+    /// stopped: its text is stored), or not in this conversation.
+    UnknownReply,
+    /// A send or regenerate while a reply is being written in the conversation (409).
+    ReplyInProgress,
     InvalidMessages,
     UnsupportedRole,
     UnsupportedContent,
@@ -328,6 +348,8 @@ impl ErrorCode {
             Self::InvalidQuery => "invalid_query",
             Self::InvalidImport => "invalid_import",
             Self::UnsupportedExportVersion => "unsupported_export_version",
+            Self::UnknownReply => "unknown_reply",
+            Self::ReplyInProgress => "reply_in_progress",
             Self::InvalidMessages => "invalid_messages",
             Self::UnsupportedRole => "unsupported_role",
             Self::UnsupportedContent => "unsupported_content",
@@ -589,6 +611,9 @@ pub struct ConversationSummary {
     /// The last message, or the creation (Unix ms): what the list groups by.
     pub updated_at_ms: i64,
     pub messages: u64,
+    /// A reply is being written in it right now.
+    #[serde(default)]
+    pub writing: bool,
 }
 
 /// Body of `PATCH /api/conversations/{id}`: the fields to change (absent: unchanged).

@@ -259,6 +259,12 @@ impl From<ChatError> for ApiError {
                 ErrorCode::SignInRequired,
                 "Sign in to chat: this Ashley does not take guests.",
             ),
+            ChatError::ReplyInProgress => Self::new(
+                StatusCode::CONFLICT,
+                "invalid_request_error",
+                ErrorCode::ReplyInProgress,
+                "A reply is still being written in this conversation (perhaps in another tab): wait for it to finish or stop it, then send again. Your message is still in the box.",
+            ),
         }
     }
 }

@@ -21,6 +21,8 @@ struct Proxy {
     addr: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
     client: reqwest::Client,
+    /// Where the test's guest is kept (its backup directory, else its data directory).
+    home: std::path::PathBuf,
 }
 
 impl Proxy {
@@ -69,6 +71,7 @@ impl Proxy {
             addr,
             log,
             client: reqwest::Client::new(),
+            home: backup.unwrap_or(data).to_path_buf(),
         }
     }
 
@@ -81,22 +84,32 @@ impl Proxy {
     }
 
     /// The guest this test acts as, made by the first proxy it starts: its credential is in the
-    /// database and so in every snapshot, and every later proxy accepts it.
-    async fn guest(&self) -> &'static str {
-        static TOKEN: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-        TOKEN
-            .get_or_init(|| async {
-                let response = self
-                    .client
-                    .post(self.url("/api/auth/guest"))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 201);
-                let guest: ashley_proxy::api::GuestToken = response.json().await.unwrap();
-                guest.token
-            })
+    /// database and so in every snapshot, and every later proxy of the same test accepts it.
+    /// One per test (tests run in parallel threads of one process).
+    async fn guest(&self) -> String {
+        static TOKENS: Mutex<Vec<(std::path::PathBuf, String)>> = Mutex::new(Vec::new());
+        let known = TOKENS
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(home, _)| *home == self.home)
+            .map(|(_, token)| token.clone());
+        if let Some(token) = known {
+            return token;
+        }
+        let response = self
+            .client
+            .post(self.url("/api/auth/guest"))
+            .send()
             .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let guest: ashley_proxy::api::GuestToken = response.json().await.unwrap();
+        TOKENS
+            .lock()
+            .unwrap()
+            .push((self.home.clone(), guest.token.clone()));
+        guest.token
     }
 
     async fn create_session(&self) -> String {

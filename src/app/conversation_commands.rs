@@ -16,6 +16,8 @@ const TOAST_SECS: f64 = 8.0;
 /// The proxy names a conversation shortly after its first reply: the list is fetched again
 /// this long after a reply finished (seconds).
 const TITLE_REFRESH_SECS: f64 = 2.5;
+/// How often the list is fetched while a reply is written in a conversation not open here.
+const WRITING_POLL_SECS: f64 = 3.0;
 
 /// A short note at the bottom of the window.
 pub struct Toast {
@@ -49,6 +51,8 @@ impl Toast {
 pub struct TitleRefresh {
     pending: bool,
     at: Option<f64>,
+    /// When the list was last fetched to follow replies written elsewhere.
+    writing_polled_at: Option<f64>,
 }
 
 impl TitleRefresh {
@@ -119,6 +123,22 @@ impl AshleyApp {
                 ctx.request_repaint_after(std::time::Duration::from_secs_f64(at - now));
             }
         }
+        // A reply written in another conversation (left behind, or asked by another tab): the
+        // list follows it until it ends.
+        if self
+            .conversations
+            .writing_elsewhere(self.chat.conversation_id())
+        {
+            let due = refresh
+                .writing_polled_at
+                .map_or(now, |at| at + WRITING_POLL_SECS);
+            if now >= due {
+                refresh.writing_polled_at = Some(now);
+                self.client.fetch_conversations();
+            } else {
+                ctx.request_repaint_after(std::time::Duration::from_secs_f64(due - now));
+            }
+        }
     }
 
     pub(super) fn conversations_ui(
@@ -131,6 +151,7 @@ impl AshleyApp {
             palette,
             list: &self.conversations,
             open_id: self.chat.conversation_id(),
+            open_writing: self.chat.is_sending(),
         };
         conversations_ui(
             ui,
@@ -245,7 +266,11 @@ impl AshleyApp {
             Command::NewChat => {
                 self.conversations_open = false;
                 if !self.chat.is_blank() {
+                    let was_writing = self.chat.is_sending();
                     self.chat.new_chat(&self.client);
+                    if was_writing {
+                        self.client.fetch_conversations();
+                    }
                 }
                 ctx.memory_mut(|memory| {
                     memory.request_focus(crate::ui::composer::composer_id());
@@ -253,7 +278,12 @@ impl AshleyApp {
             }
             Command::OpenConversation { id, message_id } => {
                 self.conversations_open = false;
+                let was_writing = self.chat.is_sending();
                 self.chat.open(&id, message_id, &self.client);
+                if was_writing {
+                    // The reply left behind goes on: the list shows it being written.
+                    self.client.fetch_conversations();
+                }
             }
             Command::ToggleConversations => {
                 self.conversations_open = !self.conversations_open;

@@ -54,6 +54,17 @@ impl NetError {
         }
     }
 
+    /// The proxy's machine-readable code, when it sent one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Http {
+                body: Some(ErrorBody { code, .. }),
+                ..
+            } => *code,
+            _ => None,
+        }
+    }
+
     /// The proxy no longer accepts the app's bearer token (expired, signed out, a new database).
     pub fn is_sign_in_required(&self) -> bool {
         matches!(
@@ -155,6 +166,8 @@ pub enum NetEvent {
         conversation_id: String,
         result: Result<History, NetError>,
     },
+    /// The proxy took a Stop (the stream then ends with `stopped`), or could not.
+    ReplyStopped(Result<(), NetError>),
     Status(Result<Status, NetError>),
     Stream {
         stream_id: u64,
@@ -529,12 +542,33 @@ impl ProxyClient {
         });
     }
 
-    fn stream(
+    /// `POST path` with a JSON body, answered by a reply's event stream.
+    fn post_stream(
         &self,
         stream_id: u64,
         path: &str,
         body: serde_json::Result<Vec<u8>>,
     ) -> StreamHandle {
+        let body = match body {
+            Ok(body) => body,
+            Err(err) => {
+                let handle = StreamHandle::default();
+                self.emit(NetEvent::Stream {
+                    stream_id,
+                    event: StreamEvent::Failed(NetError::Invalid(err.to_string())),
+                });
+                return handle;
+            }
+        };
+        let mut request = ehttp::Request::post(self.url(path), body);
+        request.headers = ehttp::Headers::new(&[
+            ("Content-Type", "application/json"),
+            ("Accept", "text/event-stream"),
+        ]);
+        self.stream(stream_id, request)
+    }
+
+    fn stream(&self, stream_id: u64, mut request: ehttp::Request) -> StreamHandle {
         let cancelled = Arc::new(AtomicBool::new(false));
         let handle = StreamHandle {
             cancelled: Arc::clone(&cancelled),
@@ -547,18 +581,6 @@ impl ProxyClient {
                 repaint.request_repaint();
             }
         };
-        let body = match body {
-            Ok(body) => body,
-            Err(err) => {
-                emit(StreamEvent::Failed(NetError::Invalid(err.to_string())));
-                return handle;
-            }
-        };
-        let mut request = ehttp::Request::post(self.url(path), body);
-        request.headers = ehttp::Headers::new(&[
-            ("Content-Type", "application/json"),
-            ("Accept", "text/event-stream"),
-        ]);
         // A reply may legitimately take minutes; Stop is the user's timeout.
         request.timeout = None;
         let reader = Mutex::new(StreamReader::default());
@@ -613,12 +635,34 @@ impl ChatBackend for ProxyClient {
         body: &SendMessage,
     ) -> StreamHandle {
         let path = format!("/api/conversations/{conversation_id}/messages");
-        self.stream(stream_id, &path, serde_json::to_vec(body))
+        self.post_stream(stream_id, &path, serde_json::to_vec(body))
     }
 
     fn regenerate(&self, stream_id: u64, conversation_id: &str, body: &Regenerate) -> StreamHandle {
         let path = format!("/api/conversations/{conversation_id}/regenerate");
-        self.stream(stream_id, &path, serde_json::to_vec(body))
+        self.post_stream(stream_id, &path, serde_json::to_vec(body))
+    }
+
+    fn reattach(
+        &self,
+        stream_id: u64,
+        conversation_id: &str,
+        live_reply: &str,
+        from_seq: u64,
+    ) -> StreamHandle {
+        let path = format!(
+            "/api/conversations/{conversation_id}/replies/{live_reply}/events?from_seq={from_seq}"
+        );
+        let mut request = ehttp::Request::get(self.url(&path));
+        request.headers = ehttp::Headers::new(&[("Accept", "text/event-stream")]);
+        self.stream(stream_id, request)
+    }
+
+    fn stop_reply(&self, conversation_id: &str, live_reply: &str) {
+        let path = format!("/api/conversations/{conversation_id}/replies/{live_reply}/stop");
+        let mut request = ehttp::Request::post(self.url(&path), Vec::new());
+        request.headers = ehttp::Headers::new(&[("Accept", "application/json")]);
+        self.fetch_done(request, NetEvent::ReplyStopped);
     }
 }
 

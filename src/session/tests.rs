@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use ashley_proxy::api::{ErrorBody, ErrorCode};
+use ashley_proxy::api::{ErrorBody, ErrorCode, HistoryMessage};
 
 use super::*;
 
@@ -19,6 +19,12 @@ enum Call {
         message: String,
     },
     Regenerate(u64),
+    Reattach {
+        stream_id: u64,
+        live_reply: String,
+        from_seq: u64,
+    },
+    StopReply(String),
 }
 
 #[derive(Default)]
@@ -37,7 +43,9 @@ impl Recorder {
             .iter()
             .rev()
             .find_map(|call| match call {
-                Call::Send { stream_id, .. } | Call::Regenerate(stream_id) => Some(*stream_id),
+                Call::Send { stream_id, .. }
+                | Call::Regenerate(stream_id)
+                | Call::Reattach { stream_id, .. } => Some(*stream_id),
                 _ => None,
             })
             .expect("a stream was started")
@@ -82,11 +90,32 @@ impl ChatBackend for Recorder {
         self.calls.borrow_mut().push(Call::Regenerate(stream_id));
         StreamHandle::default()
     }
+    fn reattach(
+        &self,
+        stream_id: u64,
+        _conversation_id: &str,
+        live_reply: &str,
+        from_seq: u64,
+    ) -> StreamHandle {
+        self.calls.borrow_mut().push(Call::Reattach {
+            stream_id,
+            live_reply: live_reply.into(),
+            from_seq,
+        });
+        StreamHandle::default()
+    }
+    fn stop_reply(&self, _conversation_id: &str, live_reply: &str) {
+        self.calls
+            .borrow_mut()
+            .push(Call::StopReply(live_reply.into()));
+    }
 }
 
 /// Every code the proxy can answer (the app's `match` on them is exhaustive; this list is what
 /// the tests drive through).
-const ALL_CODES: [ErrorCode; 53] = [
+const ALL_CODES: [ErrorCode; 55] = [
+    ErrorCode::UnknownReply,
+    ErrorCode::ReplyInProgress,
     ErrorCode::InvalidBody,
     ErrorCode::MalformedJson,
     ErrorCode::UnsupportedMediaType,
@@ -162,6 +191,7 @@ fn started() -> StreamEvent {
         persona: "ashley".into(),
         model: "m".into(),
         demo: false,
+        live_reply: Some("r1".into()),
     })
 }
 
@@ -210,11 +240,16 @@ fn the_first_send_creates_a_session_then_streams_the_reply() {
             message: "hello".into()
         }]
     );
-    session.on_stream_event(stream_id, started(), &backend);
+    session.on_stream_event(stream_id, started(), &backend, "ashley");
     for (seq, text) in ["Hi ", "there"].into_iter().enumerate() {
         let event = ChatEvent::Delta { text: text.into() };
         let id = Some((seq + 1).to_string());
-        session.on_stream_event(stream_id, StreamEvent::Chat { event, id }, &backend);
+        session.on_stream_event(
+            stream_id,
+            StreamEvent::Chat { event, id },
+            &backend,
+            "ashley",
+        );
     }
     assert_eq!(session.last_event_id(), Some("2"), "where to reattach");
     assert_eq!(session.streaming_index(), Some(1));
@@ -222,7 +257,7 @@ fn the_first_send_creates_a_session_then_streams_the_reply() {
         reply_id: 2,
         stats: ReplyStats::default(),
     };
-    session.on_stream_event(stream_id, chat(done), &backend);
+    session.on_stream_event(stream_id, chat(done), &backend, "ashley");
     assert!(!session.is_sending());
     assert!(session.take_reply_finished());
     let reply = &session.conversation().messages()[1];
@@ -240,7 +275,7 @@ fn what_was_typed_survives_every_error_code_before_and_during_the_stream() {
             body: Some(error_body(code)),
         };
         let id = backend.last_stream_id();
-        session.on_stream_event(id, StreamEvent::Failed(error), &backend);
+        session.on_stream_event(id, StreamEvent::Failed(error), &backend, "ashley");
         if code == ErrorCode::UnknownSession {
             // Sent again on a new session instead, with nothing lost meanwhile.
             assert!(session.is_sending());
@@ -254,7 +289,7 @@ fn what_was_typed_survives_every_error_code_before_and_during_the_stream() {
         let event = ChatEvent::Error {
             error: error_body(code),
         };
-        session.on_stream_event(backend.last_stream_id(), chat(event), &backend);
+        session.on_stream_event(backend.last_stream_id(), chat(event), &backend, "ashley");
         typed_text_is_kept(&session, "more words", &format!("event {code}"));
     }
 }
@@ -278,11 +313,14 @@ fn what_was_typed_survives_broken_connections_refusals_and_stop() {
     for failure in failures {
         let what = format!("{failure:?}");
         let mut session = sent(&backend, "words");
-        session.on_stream_event(backend.last_stream_id(), failure, &backend);
+        session.on_stream_event(backend.last_stream_id(), failure, &backend, "ashley");
         typed_text_is_kept(&session, "words", &what);
     }
+    // Stop before the proxy answered, pressed twice (the proxy does not answer): let go here.
     let mut session = sent(&backend, "stopped early");
-    session.stop();
+    session.stop(&backend);
+    assert!(session.is_stopping());
+    session.stop(&backend);
     typed_text_is_kept(&session, "stopped early", "stop before started");
 
     // Sent while offline: the session could not be created.
@@ -309,6 +347,7 @@ fn what_was_typed_survives_broken_connections_refusals_and_stop() {
     let history = History {
         session_id: "s1".into(),
         messages: Vec::new(),
+        live_reply: None,
     };
     session.on_history("s1", Ok(history), &backend, "ashley");
     typed_text_is_kept(&session, "while loading", "after reconnecting");
@@ -324,6 +363,7 @@ fn new_text_in_the_composer_is_not_overwritten_by_a_failed_send() {
         backend.last_stream_id(),
         StreamEvent::Failed(error),
         &backend,
+        "ashley",
     );
     assert_eq!(session.composer, "second, typed while waiting");
     let row = &session.conversation().messages()[0];
@@ -346,6 +386,7 @@ fn storage_full_keeps_the_text_in_the_composer_without_retry() {
         backend.last_stream_id(),
         StreamEvent::Failed(error),
         &backend,
+        "ashley",
     );
     typed_text_is_kept(&session, "save me", "storage full");
     let notice = session.conversation().messages().last().unwrap();
@@ -366,6 +407,7 @@ fn retry_sends_the_same_text_once_and_replaces_the_failed_attempt() {
         backend.last_stream_id(),
         StreamEvent::Failed(error),
         &backend,
+        "ashley",
     );
     let retry = session.conversation().messages()[1].retry.clone().unwrap();
     backend.take();
@@ -389,18 +431,19 @@ fn a_failed_regenerate_keeps_the_partial_reply_and_offers_regenerate() {
     let backend = Recorder::default();
     let mut session = sent(&backend, "q");
     let id = backend.last_stream_id();
-    session.on_stream_event(id, started(), &backend);
+    session.on_stream_event(id, started(), &backend, "ashley");
     session.on_stream_event(
         id,
         chat(ChatEvent::Delta {
             text: "half".into(),
         }),
         &backend,
+        "ashley",
     );
     let error = ChatEvent::Error {
         error: error_body(ErrorCode::UpstreamDisconnected),
     };
-    session.on_stream_event(id, chat(error), &backend);
+    session.on_stream_event(id, chat(error), &backend, "ashley");
     let rows = session.conversation().messages();
     assert_eq!((rows[1].content.as_str(), rows[1].partial), ("half", true));
     assert_eq!(rows[2].retry, Some(RetryAction::Regenerate));
@@ -411,22 +454,148 @@ fn a_failed_regenerate_keeps_the_partial_reply_and_offers_regenerate() {
 }
 
 #[test]
-fn events_of_a_stopped_stream_change_nothing() {
+fn stop_asks_the_proxy_and_ends_with_its_stopped_event() {
     let backend = Recorder::default();
     let mut session = sent(&backend, "q");
     let id = backend.last_stream_id();
-    session.on_stream_event(id, started(), &backend);
-    session.stop();
-    session.on_stream_event(
-        id,
-        chat(ChatEvent::Delta {
-            text: "late".into(),
-        }),
-        &backend,
-    );
+    session.on_stream_event(id, started(), &backend, "ashley");
+    backend.take();
+    session.stop(&backend);
+    assert_eq!(backend.take(), [Call::StopReply("r1".into())]);
+    assert!(session.is_stopping() && session.is_sending());
+    // What the proxy wrote before it stopped is stored, so it is shown too.
+    let delta = chat(ChatEvent::Delta {
+        text: "late".into(),
+    });
+    session.on_stream_event(id, delta, &backend, "ashley");
+    let stopped = chat(ChatEvent::Stopped { reply_id: Some(2) });
+    session.on_stream_event(id, stopped, &backend, "ashley");
     let reply = &session.conversation().messages()[1];
-    assert_eq!((reply.content.as_str(), reply.partial), ("", true));
+    assert_eq!((reply.content.as_str(), reply.partial), ("late", true));
     assert!(!session.is_sending());
+    assert!(session.take_reply_finished());
+}
+
+#[test]
+fn a_stop_before_the_proxy_named_the_reply_is_sent_once_it_does() {
+    let backend = Recorder::default();
+    let mut session = sent(&backend, "q");
+    let id = backend.last_stream_id();
+    backend.take();
+    session.stop(&backend);
+    assert_eq!(backend.take(), [], "nothing to name yet");
+    session.on_stream_event(id, started(), &backend, "ashley");
+    assert_eq!(backend.take(), [Call::StopReply("r1".into())]);
+}
+
+#[test]
+fn a_broken_stream_is_reattached_after_the_last_event_seen() {
+    let backend = Recorder::default();
+    let mut session = sent(&backend, "q");
+    let id = backend.last_stream_id();
+    session.on_stream_event(id, started(), &backend, "ashley");
+    let delta = |text: &str, seq: u64| StreamEvent::Chat {
+        event: ChatEvent::Delta { text: text.into() },
+        id: Some(seq.to_string()),
+    };
+    session.on_stream_event(id, delta("Hel", 2), &backend, "ashley");
+    let broke = StreamEvent::Failed(NetError::Unreachable("reset".into()));
+    session.on_stream_event(id, broke, &backend, "ashley");
+    assert!(session.is_sending(), "the reply goes on at the proxy");
+    backend.take();
+    assert_eq!(session.tick(10.0, &backend), Some(0.5), "waits first");
+    assert_eq!(backend.take(), []);
+    assert_eq!(session.tick(10.6, &backend), None);
+    let again = backend.last_stream_id();
+    assert_eq!(
+        backend.take(),
+        [Call::Reattach {
+            stream_id: again,
+            live_reply: "r1".into(),
+            from_seq: 3
+        }]
+    );
+    // The old stream's late events change nothing; the new one's continue the reply.
+    session.on_stream_event(id, delta("XX", 3), &backend, "ashley");
+    session.on_stream_event(again, delta("lo", 3), &backend, "ashley");
+    let done = ChatEvent::Done {
+        reply_id: 2,
+        stats: ReplyStats::default(),
+    };
+    session.on_stream_event(again, chat(done), &backend, "ashley");
+    let reply = &session.conversation().messages()[1];
+    assert_eq!((reply.content.as_str(), reply.partial), ("Hello", false));
+}
+
+#[test]
+fn a_stream_that_keeps_breaking_gives_up_and_offers_to_read_it_again() {
+    let backend = Recorder::default();
+    let mut session = sent(&backend, "q");
+    let mut id = backend.last_stream_id();
+    session.on_stream_event(id, started(), &backend, "ashley");
+    let mut now = 0.0;
+    for _ in 0..MAX_REATTACH_ATTEMPTS {
+        let broke = StreamEvent::Failed(NetError::Unreachable("down".into()));
+        session.on_stream_event(id, broke, &backend, "ashley");
+        let wait = session.tick(now, &backend).expect("a wait");
+        now += wait;
+        assert_eq!(session.tick(now, &backend), None);
+        id = backend.last_stream_id();
+    }
+    let broke = StreamEvent::Failed(NetError::Unreachable("down".into()));
+    session.on_stream_event(id, broke, &backend, "ashley");
+    assert!(!session.is_sending());
+    let notice = session.conversation().messages().last().unwrap();
+    assert_eq!(notice.retry, Some(RetryAction::Reconnect));
+    assert!(notice.content.contains("goes on being written"));
+}
+
+#[test]
+fn opening_a_conversation_with_a_reply_being_written_reads_it_from_the_first_event() {
+    let backend = Recorder::default();
+    let mut session = ChatSession::new(Some("s1".into()));
+    session.connect(&backend);
+    backend.take();
+    let history = History {
+        session_id: "s1".into(),
+        messages: vec![HistoryMessage {
+            id: 1,
+            role: ashley_proxy::api::Role::User,
+            content: "q".into(),
+            persona: "ashley".into(),
+            created_at_ms: 0,
+            stats: None,
+            partial: false,
+        }],
+        live_reply: Some("r1".into()),
+    };
+    session.on_history("s1", Ok(history), &backend, "ashley");
+    let id = backend.last_stream_id();
+    assert_eq!(
+        backend.take(),
+        [Call::Reattach {
+            stream_id: id,
+            live_reply: "r1".into(),
+            from_seq: 1
+        }]
+    );
+    assert!(session.is_sending());
+    session.on_stream_event(id, started(), &backend, "ashley");
+    let delta = chat(ChatEvent::Delta {
+        text: "answer".into(),
+    });
+    session.on_stream_event(id, delta, &backend, "ashley");
+    let rows = session.conversation().messages();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].content, "answer");
+
+    // It ended before the reattach: the conversation is read again, quietly.
+    let ended = StreamEvent::Failed(NetError::Http {
+        status: 404,
+        body: Some(error_body(ErrorCode::UnknownReply)),
+    });
+    session.on_stream_event(id, ended, &backend, "ashley");
+    assert_eq!(backend.take(), [Call::FetchHistory("s1".into())]);
 }
 
 #[test]
@@ -451,7 +620,7 @@ fn opening_another_conversation_mid_reply_detaches_the_stream() {
     let backend = Recorder::default();
     let mut session = sent(&backend, "q");
     let stream_id = backend.last_stream_id();
-    session.on_stream_event(stream_id, started(), &backend);
+    session.on_stream_event(stream_id, started(), &backend, "ashley");
     assert!(session.is_sending());
     backend.take();
     session.take_scroll_to_bottom();
@@ -466,7 +635,7 @@ fn opening_another_conversation_mid_reply_detaches_the_stream() {
         },
         id: None,
     };
-    session.on_stream_event(stream_id, delta, &backend);
+    session.on_stream_event(stream_id, delta, &backend, "ashley");
     assert!(session.conversation().is_empty());
     let history = History {
         session_id: "other".into(),
@@ -479,6 +648,7 @@ fn opening_another_conversation_mid_reply_detaches_the_stream() {
             stats: None,
             partial: false,
         }],
+        live_reply: None,
     };
     session.on_history("other", Ok(history), &backend, "ashley");
     assert_eq!(

@@ -17,14 +17,24 @@ pub fn can_send(text: &str) -> bool {
     !text.trim().is_empty() && text.chars().count() <= MAX_MESSAGE_CHARS
 }
 
+/// Where the reply stands, as the composer shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyState {
+    Idle,
+    Replying,
+    /// Stop was pressed; the proxy has not yet said the reply ended.
+    Stopping,
+}
+
 pub fn composer_ui(
     ui: &mut egui::Ui,
     palette: &Palette,
     text: &mut String,
-    sending: bool,
+    reply: ReplyState,
     can_start_new: bool,
     commands: &mut Vec<Command>,
 ) {
+    let sending = reply != ReplyState::Idle;
     let sendable = can_send(text) && !sending;
     let output = egui::TextEdit::multiline(text)
         .id(composer_id())
@@ -42,15 +52,24 @@ pub fn composer_ui(
 
     ui.horizontal(|ui| {
         if sending {
-            let stop = ui
-                .button("⏹ Stop")
-                .on_hover_text("Stop the reply and keep what arrived");
+            let (hover, status) = if reply == ReplyState::Stopping {
+                (
+                    "Stop waiting for the server and keep what arrived",
+                    "Stopping…",
+                )
+            } else {
+                (
+                    "Stop the reply and keep what arrived",
+                    "Ashley is replying…",
+                )
+            };
+            let stop = ui.button("⏹ Stop").on_hover_text(hover);
             record_widget(|| "stop".to_owned(), stop.rect);
             if stop.clicked() {
                 commands.push(Command::Stop);
             }
             ui.spinner();
-            ui.label(RichText::new("Ashley is replying…").color(palette.muted));
+            ui.label(RichText::new(status).color(palette.muted));
         }
         let send = ui.add_enabled(
             sendable,

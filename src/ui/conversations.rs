@@ -59,6 +59,8 @@ pub struct ListContext<'a> {
     pub palette: &'a Palette,
     pub list: &'a ConversationList,
     pub open_id: Option<&'a str>,
+    /// The open conversation's reply is being written (the list may not know yet).
+    pub open_writing: bool,
 }
 
 pub fn conversations_ui(
@@ -232,6 +234,12 @@ fn conversation_row_ui(
         summary.title.as_str()
     };
     let selected = context.open_id == Some(summary.id.as_str());
+    let writing = summary.writing || (selected && context.open_writing);
+    let spoken = if writing {
+        format!("{title}, writing a reply")
+    } else {
+        title.to_owned()
+    };
     ui.allocate_ui_with_layout(size, Layout::right_to_left(Align::Center), |ui| {
         ui.set_min_height(ROW_HEIGHT);
         let menu = ui.menu_button("…", |ui| {
@@ -251,7 +259,7 @@ fn conversation_row_ui(
         let (rect, row) = ui.allocate_exact_size(ui.available_size(), Sense::click());
         // A button that opens the conversation; the open one reads as "selected" (not as a
         // pressed toggle: clicking it again does not close it).
-        row.widget_info(|| WidgetInfo::labeled(egui::Role::Button, true, title));
+        row.widget_info(|| WidgetInfo::labeled(egui::Role::Button, true, &spoken));
         if selected {
             ui.ctx()
                 .accesskit_node_builder(row.id, |node| node.set_selected(true));
@@ -272,13 +280,21 @@ fn conversation_row_ui(
             } else {
                 ui.visuals().text_color()
             };
+            let mut left = rect.min.x + 6.0;
+            if writing {
+                // A reply is being written here: a dot in the accent colour before the title.
+                let radius = 4.0;
+                let centre = egui::pos2(left + radius, rect.center().y);
+                ui.painter().circle_filled(centre, radius, palette.accent);
+                left += 2.0 * radius + 6.0;
+            }
             let galley = egui::WidgetText::from(title).into_galley(
                 ui,
                 Some(egui::TextWrapMode::Truncate),
-                rect.width() - 12.0,
+                rect.max.x - 6.0 - left,
                 egui::TextStyle::Button,
             );
-            let at = egui::pos2(rect.min.x + 6.0, rect.center().y - galley.size().y / 2.0);
+            let at = egui::pos2(left, rect.center().y - galley.size().y / 2.0);
             ui.painter().galley(at, galley, text_color);
         }
         if row.clicked() {

@@ -39,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 /// The markdown every normal reply streams: heading, list, table, inline and block code.
 /// What a message containing `RATE` gets: rate limited for this many seconds.
@@ -89,6 +89,129 @@ struct Shared {
     admin_report: Option<ashley_proxy::api::AdminReport>,
     /// The admin actions asked for, as "block 2 true", "revoke k1".
     admin_actions: Vec<String>,
+    /// The reply being written in each conversation, as the real proxy keeps it.
+    live: HashMap<String, Arc<Live>>,
+    next_live: u64,
+}
+
+/// A reply being written: its events framed as SSE with their sequence numbers, for any
+/// number of readers (the request that asked, and later reattaches), and its stop switch.
+struct Live {
+    id: String,
+    frames: Mutex<Vec<String>>,
+    /// The number of frames logged; readers wait on it.
+    logged: tokio::sync::watch::Sender<usize>,
+    over: std::sync::atomic::AtomicBool,
+    stop_asked: std::sync::atomic::AtomicBool,
+    stop: Notify,
+}
+
+impl Live {
+    fn new(id: String) -> Self {
+        Self {
+            id,
+            frames: Mutex::default(),
+            logged: tokio::sync::watch::Sender::new(0),
+            over: std::sync::atomic::AtomicBool::new(false),
+            stop_asked: std::sync::atomic::AtomicBool::new(false),
+            stop: Notify::new(),
+        }
+    }
+
+    fn push(&self, frame: String) {
+        let count = {
+            let mut frames = self.frames.lock().unwrap();
+            frames.push(frame);
+            frames.len()
+        };
+        self.logged.send_replace(count);
+    }
+
+    fn end(&self) {
+        self.over.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.logged.send_modify(|_| {});
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop_asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits `pace`, or less if Stop comes first.
+    async fn pause(&self, pace: std::time::Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(pace) => {}
+            () = self.stop.notified() => {}
+        }
+    }
+}
+
+/// The frames of `live` from number `first_seq` on, as they are logged, ending after the last.
+fn read_live(live: Arc<Live>, first_seq: u64) -> Response {
+    let logged = live.logged.subscribe();
+    let next = (first_seq.max(1) - 1) as usize;
+    let stream = futures_util::stream::unfold(
+        (live, logged, next),
+        |(live, mut logged, next)| async move {
+            loop {
+                logged.borrow_and_update();
+                let frame = live.frames.lock().unwrap().get(next).cloned();
+                if let Some(frame) = frame {
+                    return Some((Ok::<_, Infallible>(frame), (live, logged, next + 1)));
+                }
+                if live.over.load(std::sync::atomic::Ordering::SeqCst)
+                    || logged.changed().await.is_err()
+                {
+                    return None;
+                }
+            }
+        },
+    );
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+#[derive(serde::Deserialize)]
+struct FromSeq {
+    from_seq: Option<u64>,
+}
+
+async fn reply_events(
+    State(state): State<FakeState>,
+    Path((id, reply)): Path<(String, String)>,
+    Query(query): Query<FromSeq>,
+) -> Response {
+    let live = state.shared.lock().unwrap().live.get(&id).cloned();
+    match live.filter(|live| live.id == reply) {
+        Some(live) => read_live(live, query.from_seq.unwrap_or(1)),
+        None => unknown_reply(),
+    }
+}
+
+async fn stop_reply(
+    State(state): State<FakeState>,
+    Path((id, reply)): Path<(String, String)>,
+) -> Response {
+    let live = state.shared.lock().unwrap().live.get(&id).cloned();
+    match live.filter(|live| live.id == reply) {
+        Some(live) => {
+            live.stop_asked
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            live.stop.notify_one();
+            StatusCode::ACCEPTED.into_response()
+        }
+        None => unknown_reply(),
+    }
+}
+
+fn unknown_reply() -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "This reply is no longer being written.",
+        "invalid_request_error",
+        ErrorCode::UnknownReply,
+    )
 }
 
 #[derive(Clone)]
@@ -131,6 +254,14 @@ impl FakeProxy {
             )
             .route("/api/conversations/{id}/messages", post(send_message))
             .route("/api/conversations/{id}/regenerate", post(regenerate))
+            .route(
+                "/api/conversations/{id}/replies/{reply}/events",
+                get(reply_events),
+            )
+            .route(
+                "/api/conversations/{id}/replies/{reply}/stop",
+                post(stop_reply),
+            )
             .route("/api/search", get(search))
             .route("/api/sessions", get(list_sessions).post(create_session))
             .route("/api/sessions/{id}", get(history).delete(delete_session))
@@ -453,6 +584,7 @@ fn summary(id: &str, meta: &Meta, messages: usize) -> ConversationSummary {
         created_at_ms: meta.created_at_ms,
         updated_at_ms: meta.updated_at_ms,
         messages: messages as u64,
+        writing: false,
     }
 }
 
@@ -838,10 +970,12 @@ async fn history(State(state): State<FakeState>, Path(id): Path<String>) -> Resp
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
     let shared = state.shared.lock().unwrap();
+    let live_reply = shared.live.get(&id).map(|live| live.id.clone());
     match shared.sessions.get(&id) {
         Some(messages) => Json(History {
             session_id: id,
             messages: messages.clone(),
+            live_reply,
         })
         .into_response(),
         None => not_found(),
@@ -968,6 +1102,7 @@ fn reply_stream(state: FakeState, session_id: String, persona: String, hold: boo
         persona: persona.clone(),
         model: "fake-model".into(),
         demo: true,
+        live_reply: None,
     };
     let mut events = vec![started];
     // Pieces that split words and markdown syntax, as a real model's deltas do.
@@ -999,6 +1134,7 @@ fn long_reply_stream(state: FakeState, session_id: String, persona: String) -> R
         persona: persona.clone(),
         model: "fake-model".into(),
         demo: true,
+        live_reply: None,
     }];
     for index in 0..400 {
         let text = match index % 40 {
@@ -1043,20 +1179,21 @@ struct Sent {
     seq: u64,
 }
 
-/// Sends one event in SSE framing (CRLF line ends); false once the client has gone.
-async fn emit(sender: &mpsc::Sender<String>, event: &ChatEvent, sent: &mut Sent) -> bool {
-    if let ChatEvent::Delta { text: piece } = event {
+/// Logs one event in SSE framing (CRLF line ends) with its sequence number.
+fn emit(live: &Live, event: &ChatEvent, sent: &mut Sent) {
+    let mut event = event.clone();
+    if let ChatEvent::Delta { text: piece } = &event {
         sent.text.push_str(piece);
     }
+    if let ChatEvent::Started { live_reply, .. } = &mut event {
+        *live_reply = Some(live.id.clone());
+    }
     sent.seq += 1;
-    let data = serde_json::to_string(event).unwrap();
+    let data = serde_json::to_string(&event).unwrap();
     let (name, seq) = (event.name(), sent.seq);
-    sender
-        .send(format!(
-            "id: {seq}\r\nevent: {name}\r\ndata: {data}\r\n\r\n"
-        ))
-        .await
-        .is_ok()
+    live.push(format!(
+        "id: {seq}\r\nevent: {name}\r\ndata: {data}\r\n\r\n"
+    ));
 }
 
 fn sse_paced(
@@ -1077,24 +1214,49 @@ fn sse_with(
     persona: String,
     pace: std::time::Duration,
 ) -> Response {
-    let (sender, mut receiver) = mpsc::channel::<String>(64);
+    let is_final = events.iter().any(ChatEvent::is_final);
+    // A stream of one final event is never a reply being written (and its callers hold the
+    // state's lock).
+    let live = if is_final {
+        Arc::new(Live::new("over".into()))
+    } else {
+        let mut shared = state.shared.lock().unwrap();
+        shared.next_live += 1;
+        let live = Arc::new(Live::new(format!("live{}", shared.next_live)));
+        shared.live.insert(session_id.clone(), Arc::clone(&live));
+        live
+    };
+    let writer = Arc::clone(&live);
     tokio::spawn(async move {
+        let live = writer;
         let mut sent = Sent::default();
-        let is_final = events.iter().any(ChatEvent::is_final);
-        // A client that left does not stop the reply (it is stored for when it comes back).
+        // Nobody reading does not stop the reply; only Stop does.
+        let mut stopped = false;
         for event in &events {
-            let _ = emit(&sender, event, &mut sent).await;
-            tokio::time::sleep(pace).await;
+            if live.stopped() && !is_final {
+                stopped = true;
+                break;
+            }
+            emit(&live, event, &mut sent);
+            live.pause(pace).await;
         }
         if is_final {
+            live.end();
             return;
         }
-        if let Some(rest) = after_release {
-            state.release.notified().await;
+        if let Some(rest) = after_release.filter(|_| !stopped && !live.stopped()) {
+            tokio::select! {
+                () = state.release.notified() => {}
+                () = live.stop.notified() => {}
+            }
             for event in &rest {
-                let _ = emit(&sender, event, &mut sent).await;
+                if live.stopped() {
+                    break;
+                }
+                emit(&live, event, &mut sent);
             }
         }
+        let stopped = live.stopped();
         let reply_id = {
             let mut shared = state.shared.lock().unwrap();
             let mut reply = stored(&mut shared, Role::Assistant, &sent.text, &persona);
@@ -1106,6 +1268,7 @@ fn sse_with(
                 ..ReplyStats::default()
             };
             reply.stats = Some(stats);
+            reply.partial = stopped;
             let reply_id = reply.id;
             let mut first_words = String::new();
             if let Some(messages) = shared.sessions.get_mut(&session_id) {
@@ -1125,8 +1288,20 @@ fn sse_with(
                     meta.title = format!("About {first_words}");
                 }
             }
+            shared.live.remove(&session_id);
             reply_id
         };
+        if stopped {
+            emit(
+                &live,
+                &ChatEvent::Stopped {
+                    reply_id: Some(reply_id),
+                },
+                &mut sent,
+            );
+            live.end();
+            return;
+        }
         let done = ChatEvent::Done {
             reply_id,
             stats: ReplyStats {
@@ -1137,17 +1312,10 @@ fn sse_with(
                 ..ReplyStats::default()
             },
         };
-        let _ = emit(&sender, &done, &mut sent).await;
+        emit(&live, &done, &mut sent);
+        live.end();
     });
-    let stream = futures_util::stream::poll_fn(move |cx| {
-        receiver
-            .poll_recv(cx)
-            .map(|next| next.map(Ok::<_, Infallible>))
-    });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .body(Body::from_stream(stream))
-        .unwrap()
+    read_live(live, 1)
 }
 
 /// Noon UTC on 2026-03-10: the tests' "now" when the clock is fixed.

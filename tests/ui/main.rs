@@ -186,8 +186,9 @@ fn stop_keeps_the_partial_reply_then_regenerate_replaces_it() {
     });
     harness.get_by_label("⏹ Stop").click();
     harness.step();
+    // The proxy is asked to stop; the reply ends with its `stopped`, after the text it stored.
+    step_until(&mut harness, "the stopped reply", |app| !app.is_sending());
     let app_now = app(&harness);
-    assert!(!app_now.is_sending());
     let partial = last_message(app_now);
     assert!(partial.partial);
     let first_piece: String = fake_proxy::REPLY_MARKDOWN.chars().take(9).collect();

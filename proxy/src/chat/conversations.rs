@@ -26,11 +26,15 @@ impl Chat {
         let Some(owner) = caller.owner else {
             return Ok(Vec::new());
         };
-        Ok(self
+        let mut list = self
             .inner
             .store
             .conversations_of(owner, CONVERSATION_LIST_LIMIT)
-            .await?)
+            .await?;
+        for summary in &mut list {
+            summary.writing = self.live.is_busy(&summary.id);
+        }
+        Ok(list)
     }
 
     /// A new, empty conversation; a caller without an identity becomes a guest (as with

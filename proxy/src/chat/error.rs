@@ -48,6 +48,8 @@ pub enum ChatError {
     NoIdentity,
     /// Guests are off (`ASHLEY_GUESTS=off`) and the caller has not signed in.
     GuestsOff,
+    /// A reply is already being written in this conversation.
+    ReplyInProgress,
 }
 
 impl ChatError {
@@ -79,6 +81,7 @@ impl ChatError {
             Self::Provider(_) | Self::Store(_) => None,
             Self::NotSaved | Self::NoRandomness => Some(ErrorCode::InternalError),
             Self::NoIdentity | Self::GuestsOff => Some(ErrorCode::SignInRequired),
+            Self::ReplyInProgress => Some(ErrorCode::ReplyInProgress),
         }
     }
 }

@@ -28,6 +28,7 @@ mod conversations;
 mod error;
 mod event;
 pub mod fit;
+mod live;
 mod persist;
 mod quota;
 mod reply;
@@ -45,6 +46,7 @@ pub use context::context;
 pub use conversations::UNDO_DELETE;
 pub use error::{ChatError, QuotaKind};
 pub use event::{Completed, Done, TurnEvent};
+pub use live::LiveReply;
 pub use persist::SharedStore;
 pub use reply::Reply;
 pub use turn::{Conversation, Said, Speaker, Turn};
@@ -118,6 +120,7 @@ const SESSION_LIST_LIMIT: usize = 100;
 pub struct Chat {
     inner: Arc<ChatParts>,
     limiter: Arc<RateLimiter>,
+    live: Arc<live::LiveReplies>,
 }
 
 impl Chat {
@@ -125,6 +128,7 @@ impl Chat {
         Self {
             limiter: Arc::new(RateLimiter::new(parts.rate_limit_per_minute)),
             inner: Arc::new(parts),
+            live: Arc::default(),
         }
     }
 

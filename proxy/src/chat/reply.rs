@@ -15,6 +15,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use super::{
     Chat, ChatError, Source, context,
     event::{Completed, Done, TurnEvent},
+    live::Reservation,
     millis,
     persist::{self, FinishedReply, SharedStore},
     reply_row::ReplyRow,
@@ -34,15 +35,22 @@ pub(super) struct SessionReply {
     /// The reply's text so far (stored as it grows).
     text: String,
     row: ReplyRow,
+    /// The conversation's claim for this reply, until it is written detached.
+    reservation: Option<Reservation>,
 }
 
 impl SessionReply {
-    pub(super) fn new(session_id: String, user_message_id: Option<i64>) -> Self {
+    pub(super) fn new(
+        session_id: String,
+        user_message_id: Option<i64>,
+        reservation: Reservation,
+    ) -> Self {
         Self {
             session_id,
             user_message_id,
             text: String::new(),
             row: ReplyRow::default(),
+            reservation: Some(reservation),
         }
     }
 }
@@ -100,6 +108,32 @@ impl Reply {
             stage: Stage::Announce,
             chars: 0,
             ttft: None,
+        }
+    }
+
+    /// The claim on the reply's conversation (app replies), for writing it detached.
+    pub(super) fn take_reservation(&mut self) -> Option<Reservation> {
+        self.plan.session.as_mut()?.reservation.take()
+    }
+
+    /// Ends the reply on the person's word: counted as cut short, what arrived stored (waited
+    /// for); the stored row's id, if it has text.
+    pub(super) async fn stop(&mut self) -> Option<i64> {
+        if matches!(self.stage, Stage::Over) {
+            return None;
+        }
+        let (_, _, store) = self.conclude(&Ending::ClientGone);
+        let saving = store?;
+        match self.chat.inner.tasks.spawn(saving.write()).await {
+            Ok(Ok(id)) => id,
+            Ok(Err(err)) => {
+                log_store_failure(&err);
+                None
+            }
+            Err(err) => {
+                tracing::error!("storing a stopped reply stopped: {err}");
+                None
+            }
         }
     }
 

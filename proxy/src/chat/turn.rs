@@ -111,6 +111,7 @@ impl Chat {
         let persona = validate::persona(&self.inner.personas, persona)?.clone();
         validate::message(&message)?;
         self.authorize(&caller, Action::Chat(session_id)).await?;
+        let reservation = self.live.reserve(session_id)?;
         self.check_rate(&caller)?;
         self.check_quota(&caller).await?;
         let user_chars = chars(&message);
@@ -162,7 +163,7 @@ impl Chat {
         let Some((user_message_id, recent)) = begun else {
             return Err(ChatError::unknown_session());
         };
-        let session = SessionReply::new(session_id.to_owned(), Some(user_message_id));
+        let session = SessionReply::new(session_id.to_owned(), Some(user_message_id), reservation);
         self.app_reply(
             persona,
             &recent,
@@ -183,6 +184,7 @@ impl Chat {
         validate::session_id(&session_id)?;
         let persona = validate::persona(&self.inner.personas, persona)?.clone();
         self.authorize(&caller, Action::Chat(&session_id)).await?;
+        let reservation = self.live.reserve(&session_id)?;
         self.check_rate(&caller)?;
         self.check_quota(&caller).await?;
         let found = persist::begin_regenerate(
@@ -202,7 +204,7 @@ impl Chat {
                 });
             }
         };
-        let session = SessionReply::new(session_id, None);
+        let session = SessionReply::new(session_id, None, reservation);
         let user_chars = chars(&last_user.content);
         self.app_reply(
             persona,

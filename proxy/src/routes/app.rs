@@ -1,14 +1,5 @@
 //! The app's API under `/api` (documented in `api.rs`): parse, call the chat core, encode its events as SSE.
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::{StatusCode, header},
-    response::{IntoResponse, Response},
-    routing::{get, post},
-};
-use tokio::sync::mpsc;
-
 use crate::{
     accounts::NewGuest,
     api::{
@@ -19,9 +10,16 @@ use crate::{
     error::{ApiError, AppJson, AppPath, app_error},
     routes::{
         ClientCaller,
-        events::{EventSender, event_stream, event_stream_of_one},
+        events::{event_stream_of_one, live_event_stream},
     },
     state::AppState,
+};
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
 };
 
 pub fn routes() -> Router<AppState> {
@@ -81,11 +79,7 @@ pub(super) async fn history(
     ClientCaller(caller): ClientCaller,
     AppPath(session_id): AppPath<String>,
 ) -> Result<Json<History>, ApiError> {
-    let messages = state.chat().history(&caller, &session_id).await?;
-    Ok(Json(History {
-        session_id,
-        messages,
-    }))
+    Ok(Json(state.chat().open_history(&caller, &session_id).await?))
 }
 
 async fn clear_session(
@@ -124,13 +118,16 @@ pub(super) async fn regenerate(
     answer(&state, state.chat().turn(caller, turn).await)
 }
 
-/// A begun turn streams as SSE; a refusal is a stream of one event; anything else is a JSON error.
+/// A begun turn is written detached and its events stream as SSE from the first; a refusal is
+/// a stream of one event; anything else is a JSON error.
 fn answer(state: &AppState, turn: Result<Reply, ChatError>) -> Result<Response, ApiError> {
     match turn {
         Ok(reply) => {
-            let (sender, receiver) = mpsc::channel(64);
-            state.tasks().spawn(forward(reply, sender));
-            Ok(event_stream(receiver))
+            let live = state
+                .chat()
+                .write_detached(reply, app_event)
+                .map_err(app_error)?;
+            Ok(live_event_stream(live, 1))
         }
         Err(ChatError::Refused {
             message,
@@ -140,27 +137,6 @@ fn answer(state: &AppState, turn: Result<Reply, ChatError>) -> Result<Response, 
             categories,
         })),
         Err(err) => Err(app_error(err)),
-    }
-}
-
-/// The app's reply task: pulls the reply and sends its events until the last one or until the
-/// client goes away (Stop), which drops the reply and so keeps what arrived. Runs detached from
-/// the request so a dropped connection is noticed while the provider is silent.
-async fn forward(mut reply: Reply, events: EventSender) {
-    // Made once: a fresh waiter per delta costs a registration on the channel.
-    let client_gone = events.closed();
-    tokio::pin!(client_gone);
-    loop {
-        let event = tokio::select! {
-            event = reply.next() => event,
-            () = &mut client_gone => return,
-        };
-        let Some(event) = event.map(app_event) else {
-            return;
-        };
-        if events.send(Box::new(event)).await.is_err() {
-            return;
-        }
     }
 }
 
@@ -177,6 +153,7 @@ fn app_event(event: TurnEvent) -> ChatEvent {
             persona,
             model,
             demo,
+            live_reply: None,
         },
         TurnEvent::Notice(message) => ChatEvent::Notice { message },
         TurnEvent::Delta(text) => ChatEvent::Delta { text },

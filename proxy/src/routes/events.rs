@@ -1,6 +1,6 @@
 //! Server-sent event responses: the app's [`ChatEvent`] stream, written as events arrive.
 
-use std::convert::Infallible;
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     http::HeaderValue,
@@ -9,29 +9,29 @@ use axum::{
         sse::{Event, KeepAlive, Sse},
     },
 };
-use tokio::sync::mpsc;
+use futures_util::StreamExt as _;
 
-use crate::api::ChatEvent;
+use crate::{api::ChatEvent, chat::LiveReply};
 
-/// Where the app's reply task sends its events. Boxed: a channel allocates its slots in blocks
-/// of 32, so boxing keeps an open stream's channel at 32 pointers instead of 32 whole events
-/// (3.5 KB, which is 7 MB across 2,000 streams).
-pub type EventSender = mpsc::Sender<Box<ChatEvent>>;
+/// The longest a reply's stream stays silent: a comment line then keeps it open.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
 fn to_sse(event: &ChatEvent) -> Event {
     let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned());
     Event::default().event(event.name()).data(data)
 }
 
-/// `text/event-stream` of the events arriving on `receiver`, each written as soon as it comes.
-pub fn event_stream(receiver: mpsc::Receiver<Box<ChatEvent>>) -> Response {
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let event = receiver.recv().await?;
-        Some((Ok::<_, Infallible>(to_sse(&event)), receiver))
-    });
+/// `text/event-stream` of a reply's events numbered `first_seq` or later, each written as it
+/// is logged, with its number as the SSE `id`. A heartbeat comment goes out after every 15 s
+/// without an event, so that proxies keep a quiet stream open. The client going away stops
+/// only this stream, not the reply.
+pub fn live_event_stream(reply: Arc<LiveReply>, first_seq: u64) -> Response {
+    let events = reply
+        .events_from(first_seq)
+        .map(|(seq, event)| Ok::<_, Infallible>(to_sse(&event).id(seq.to_string())));
     no_proxy_buffering(
-        Sse::new(stream)
-            .keep_alive(KeepAlive::default())
+        Sse::new(events)
+            .keep_alive(KeepAlive::new().interval(HEARTBEAT))
             .into_response(),
     )
 }

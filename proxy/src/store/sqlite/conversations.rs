@@ -29,6 +29,7 @@ fn row_to_summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationSumma
         created_at_ms: row.get(3)?,
         updated_at_ms: row.get(4)?,
         messages: row.get(5)?,
+        writing: false,
     })
 }
 
