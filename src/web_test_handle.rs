@@ -32,6 +32,7 @@
 //!   },                              // hits is [] until the answer arrives, or when none match
 //!   "toast": null | "Conversation deleted",
 //!   "share_link": null | "http://127.0.0.1:7860/s/…", // the Share window's link, once made
+//!   "frame": 812,                   // frames drawn so far: `widgets` are from the last of them
 //!   "widgets": {                    // [x, y, width, height] in CSS pixels, relative to the canvas
 //!     "composer": [..], "send": [..], "stop": [..] (only while sending),
 //!     "clear": [..] (the composer's "New chat", which was "Clear conversation"),
@@ -74,6 +75,8 @@ const REPORTED_CONVERSATIONS: usize = 200;
 
 thread_local! {
     static WIDGETS: RefCell<BTreeMap<String, egui::Rect>> = const { RefCell::new(BTreeMap::new()) };
+    /// Frames begun so far: the `frame` of the state.
+    static FRAME: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     static STATE: RefCell<PublishedState> = RefCell::new(PublishedState::default());
 }
 
@@ -134,6 +137,7 @@ struct HitSnapshot {
 struct TestState<'a> {
     #[serde(flatten)]
     app: Option<&'a AppSnapshot>,
+    frame: u64,
     widgets: BTreeMap<String, [f32; 4]>,
 }
 
@@ -146,8 +150,10 @@ pub fn record_widget(name: impl FnOnce() -> String, rect: egui::Rect) {
     });
 }
 
-/// Forgets last frame's widgets (a widget not drawn any more must disappear).
+/// Forgets last frame's widgets (a widget not drawn any more must disappear) and counts the
+/// frame.
 pub fn begin_frame() {
+    FRAME.with(|frame| frame.set(frame.get().wrapping_add(1)));
     WIDGETS.with(|widgets| {
         if let Ok(mut widgets) = widgets.try_borrow_mut() {
             widgets.clear();
@@ -212,6 +218,7 @@ pub fn test_state_json() -> String {
         });
         let json = TestState {
             app: state.app.as_ref(),
+            frame: FRAME.with(std::cell::Cell::get),
             widgets,
         };
         serde_json::to_string(&json).unwrap_or_else(|_| "{}".to_owned())
@@ -383,5 +390,15 @@ mod tests {
         );
         assert_eq!(json["toast"], "Conversation deleted");
         assert_eq!(json["share_link"], "http://127.0.0.1:7860/s/00");
+        // Each frame counts: a test waits on it for a frame drawn after its pointer moved.
+        let frame = json["frame"].as_u64().unwrap();
+        begin_frame();
+        let next: serde_json::Value = serde_json::from_str(&test_state_json()).unwrap();
+        assert_eq!(next["frame"].as_u64(), Some(frame + 1));
+        assert_eq!(
+            next["widgets"],
+            serde_json::json!({}),
+            "last frame's widgets are gone"
+        );
     }
 }

@@ -178,35 +178,49 @@ export async function widgetCentre(page, rect) {
   return { x: box.x + x + w / 2, y: box.y + y + h / 2 };
 }
 
-/** Clicks the named widget from the test handle's `widgets` map. */
+/** Clicks the named widget from the test handle's `widgets` map, where it is drawn now. */
 export async function clickWidget(page, name) {
-  const state = await waitFor(`the test handle to report the widget "${name}"`, async () => {
-    const current = await readTestState(page);
-    return current?.widgets?.[name] ? current : null;
-  });
-  const { x, y } = await widgetCentre(page, state.widgets[name]);
+  const { x, y } = await settledCentre(page, name);
   await page.mouse.click(x, y);
 }
 
 /**
- * Clicks the named widget once it has settled: reported at the same place in two successive
- * reads. A popup menu lays itself out invisibly in its first frame and moves into place in the
- * next; a click aimed at the first frame's rect would land beside the item.
+ * Clicks the named widget once it has settled. Kept for the callers that name the wait: every
+ * click now waits as {@link settledCentre} does.
  */
 export async function clickSettledWidget(page, name) {
-  let last = null;
-  const rect = await waitFor(
-    `the widget "${name}" to settle`,
+  return clickWidget(page, name);
+}
+
+/**
+ * The centre of widget `name` as drawn in a frame that began after the pointer reached it, and
+ * unchanged from the frame before. A state read can be older than what is about to be drawn
+ * (an answer that moves the layout has arrived, a popup menu is in its invisible sizing frame):
+ * the pointer is moved onto the widget, which makes egui draw a frame, and the rect that frame
+ * reports must match; if the widget moved, it is followed. Frames are counted by the handle
+ * (`frame`), so this waits on drawn frames, never on time.
+ */
+async function settledCentre(page, name) {
+  let target = null;
+  return waitFor(
+    `the widget "${name}" to settle under the pointer`,
     async () => {
-      const current = (await readTestState(page))?.widgets?.[name] ?? null;
-      const settled = current && last && current.every((value, index) => value === last[index]);
-      last = current;
-      return settled ? current : null;
+      const current = await readTestState(page);
+      const rect = current?.widgets?.[name];
+      if (!rect) return null;
+      if (target && current.frame > target.frame && rect.every((value, index) => value === target.rect[index])) {
+        return target.centre;
+      }
+      if (target && current.frame === target.frame) return null; // not drawn again yet
+      const centre = await widgetCentre(page, rect);
+      // Through a neighbouring point: a move to where the pointer already is sends no event.
+      await page.mouse.move(centre.x, centre.y - 1);
+      await page.mouse.move(centre.x, centre.y);
+      target = { rect, frame: current.frame, centre };
+      return null;
     },
-    { intervalMs: 50 },
+    { intervalMs: 20 },
   );
-  const { x, y } = await widgetCentre(page, rect);
-  await page.mouse.click(x, y);
 }
 
 /** What the app asks for at start; each answer can move the layout (the list's panel, the
