@@ -71,6 +71,9 @@ pub struct AshleyApp {
     /// The web app fetches Hack when code is first shown (natively it is compiled in).
     #[cfg(target_arch = "wasm32")]
     monospace: crate::fonts::DeferredMonospace,
+    /// The page's text copy of the conversation, for screen readers.
+    #[cfg(target_arch = "wasm32")]
+    transcript: crate::transcript::Transcript,
     sidebar_open: bool,
     applied_theme: Option<ThemeChoice>,
     account: AccountView,
@@ -140,6 +143,8 @@ impl AshleyApp {
             last_status_request: None,
             #[cfg(target_arch = "wasm32")]
             monospace: crate::fonts::DeferredMonospace::default(),
+            #[cfg(target_arch = "wasm32")]
+            transcript: crate::transcript::Transcript::default(),
             sidebar_open: false,
             applied_theme: None,
             account: AccountView::default(),
@@ -636,6 +641,14 @@ impl AshleyApp {
                 });
         }
 
+        #[cfg(target_arch = "wasm32")]
+        self.transcript.update(
+            ui.ctx(),
+            self.chat.conversation_id(),
+            self.chat.conversation().messages(),
+            self.chat.streaming_index(),
+            &self.personas,
+        );
         ui::admin::admin_window(ui.ctx(), &palette, &self.admin, &mut commands);
         ui::share::share_window(ui.ctx(), &palette, self.share.as_ref(), &mut commands);
         self.toast_ui(ui.ctx(), &palette, &mut commands);

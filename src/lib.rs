@@ -14,6 +14,7 @@ pub mod search;
 pub mod session;
 pub mod state;
 pub mod theme;
+pub mod transcript;
 pub mod ui;
 #[cfg(target_arch = "wasm32")]
 mod web_page;
