@@ -17,4 +17,5 @@ e2e_need_servers
 e2e_need_web_bundle e2e
 e2e_say "proxy: $ASHLEY_PROXY_BIN"
 e2e_say "fake upstream: $ASHLEY_FAKE_UPSTREAM_BIN"
-e2e_run_node_tests "${ASHLEY_E2E_TIMEOUT:-300}" browser.test.mjs sign_in.test.mjs conversations.test.mjs
+e2e_run_node_tests "${ASHLEY_E2E_TIMEOUT:-360}" browser.test.mjs sign_in.test.mjs conversations.test.mjs \
+    live_replies.test.mjs
