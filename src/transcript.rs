@@ -10,7 +10,7 @@
 //! conversation is not read out.
 //!
 //! What the log holds ([`entries`]) is plain data, tested natively; only [`Transcript`] touches
-//! the page.
+//! the page, and on a frame where nothing changed it compares the rows' keys and builds nothing.
 
 use ashley_proxy::api::PersonaInfo;
 
@@ -26,43 +26,55 @@ pub struct Entry {
     pub text: String,
 }
 
-/// The log's paragraphs for `messages`; `streaming` is the row of the reply being written, the
-/// last one (left out, and anything after it, until it finishes).
+/// The rows the log holds: all of `messages` but the reply being written (`streaming`, the
+/// last row) until it finishes.
+pub fn finished(messages: &[ChatMessage], streaming: Option<usize>) -> &[ChatMessage] {
+    let end = streaming.map_or(messages.len(), |row| row.min(messages.len()));
+    messages.get(..end).unwrap_or(messages)
+}
+
+/// The key a row's paragraph is kept under: a row that changed is written again.
+pub fn key(message: &ChatMessage) -> (u64, u64) {
+    (message.local_id, message.revision())
+}
+
+/// The paragraph of one finished row.
+pub fn entry(message: &ChatMessage, personas: &[PersonaInfo]) -> Entry {
+    let (author, text) = match message.kind {
+        MessageKind::User if message.unsent => {
+            ("You".to_owned(), format!("{} (not sent)", message.content))
+        }
+        MessageKind::User => ("You".to_owned(), message.content.clone()),
+        MessageKind::Reply => {
+            let name = personas
+                .iter()
+                .find(|persona| persona.id == message.persona)
+                .map_or("Ashley", |persona| persona.name.as_str());
+            let text = if message.partial {
+                format!("{} (cut short)", message.content.trim_end())
+            } else {
+                message.content.clone()
+            };
+            (name.to_owned(), text)
+        }
+        _ => ("Notice".to_owned(), message.content.clone()),
+    };
+    Entry {
+        key: key(message),
+        author,
+        text,
+    }
+}
+
+/// The log's paragraphs for `messages`, `streaming` as in [`finished`].
 pub fn entries(
     messages: &[ChatMessage],
     streaming: Option<usize>,
     personas: &[PersonaInfo],
 ) -> Vec<Entry> {
-    let finished = streaming.map_or(messages.len(), |row| row.min(messages.len()));
-    messages
+    finished(messages, streaming)
         .iter()
-        .take(finished)
-        .map(|message| {
-            let (author, text) = match message.kind {
-                MessageKind::User if message.unsent => {
-                    ("You".to_owned(), format!("{} (not sent)", message.content))
-                }
-                MessageKind::User => ("You".to_owned(), message.content.clone()),
-                MessageKind::Reply => {
-                    let name = personas
-                        .iter()
-                        .find(|persona| persona.id == message.persona)
-                        .map_or("Ashley", |persona| persona.name.as_str());
-                    let text = if message.partial {
-                        format!("{} (cut short)", message.content.trim_end())
-                    } else {
-                        message.content.clone()
-                    };
-                    (name.to_owned(), text)
-                }
-                _ => ("Notice".to_owned(), message.content.clone()),
-            };
-            Entry {
-                key: (message.local_id, message.revision()),
-                author,
-                text,
-            }
-        })
+        .map(|message| entry(message, personas))
         .collect()
 }
 
@@ -99,22 +111,23 @@ impl Transcript {
             let _ = log.set_attribute("aria-live", "polite");
         }
         let switched = self.conversation.as_deref() != conversation_id;
-        let entries = entries(messages, streaming, personas);
+        // Compared by key, without building a paragraph: most frames change nothing here.
+        let rows = finished(messages, streaming);
         let kept = if switched {
             0
         } else {
             self.shown
                 .iter()
-                .zip(&entries)
-                .take_while(|(shown, entry)| **shown == entry.key)
+                .zip(rows)
+                .take_while(|(shown, row)| **shown == key(row))
                 .count()
         };
-        if !switched && kept == self.shown.len() && kept == entries.len() {
+        if !switched && kept == self.shown.len() && kept == rows.len() {
             return;
         }
         // Another conversation, rows rewritten, or a history arriving: filled quietly. A message
         // sent or a reply finished (one or two new paragraphs) is announced.
-        if switched || kept < self.shown.len() || entries.len() - kept > 2 {
+        if switched || kept < self.shown.len() || rows.len() - kept > 2 {
             let _ = log.set_attribute("aria-live", "off");
             self.quiet = true;
             ctx.request_repaint();
@@ -125,12 +138,12 @@ impl Transcript {
                 None => break,
             }
         }
-        for entry in entries.iter().skip(kept) {
-            if let Some(paragraph) = paragraph(&document, entry) {
+        for row in rows.iter().skip(kept) {
+            if let Some(paragraph) = paragraph(&document, &entry(row, personas)) {
                 let _ = log.append_with_node_1(&paragraph);
             }
         }
-        self.shown = entries.iter().map(|entry| entry.key).collect();
+        self.shown = rows.iter().map(key).collect();
         if switched {
             self.conversation = conversation_id.map(str::to_owned);
             if let Some(link) = document.get_element_by_id("transcript_page") {
