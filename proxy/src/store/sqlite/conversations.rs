@@ -112,7 +112,7 @@ pub(super) fn change_conversation(
     id: &str,
     change: &ConversationChange,
 ) -> rusqlite::Result<Option<ConversationSummary>> {
-    let transaction = db.unchecked_transaction()?;
+    let transaction = super::write_transaction(db)?;
     if let Some(title) = &change.title {
         transaction
             .prepare_cached(

@@ -113,6 +113,14 @@ impl SqliteStore {
     }
 }
 
+/// A transaction that writes: it takes the write lock as it begins (`BEGIN IMMEDIATE`), waiting
+/// for it under the busy timeout. A deferred one that reads first and writes after fails at once
+/// with `SQLITE_BUSY` when the other connection (the usage writer) commits in between, which no
+/// timeout waits out: a share made just after a reply answered "store busy" that way.
+pub(super) fn write_transaction(db: &Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    rusqlite::Transaction::new_unchecked(db, rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Owned copy of a [`UserMessage`], to move onto the blocking pool.
 struct OwnedUserMessage {
     session_id: String,

@@ -234,7 +234,7 @@ pub(super) fn merge_guest(
     guest: OwnerId,
     user: OwnerId,
 ) -> rusqlite::Result<usize> {
-    let transaction = db.unchecked_transaction()?;
+    let transaction = super::write_transaction(db)?;
     let moved = merge_guest_in(&transaction, guest, user)?;
     transaction.commit()?;
     Ok(moved)
@@ -249,7 +249,7 @@ pub(super) fn sign_in_user(
     credential: &NewCredential,
     now_ms: i64,
 ) -> rusqlite::Result<SignedIn> {
-    let transaction = db.unchecked_transaction()?;
+    let transaction = super::write_transaction(db)?;
     let (user, blocked) = transaction
         .prepare_cached(
             "INSERT INTO owners (kind, issuer, subject, name, email, avatar_url, created_at_ms,
@@ -291,7 +291,7 @@ pub(super) fn sign_in_user(
 /// Removes the owner and everything it owns (sessions and their messages and credentials go
 /// by cascade; usage rows have no foreign key and go here).
 pub(super) fn delete_owner(db: &Connection, owner: OwnerId) -> rusqlite::Result<bool> {
-    let transaction = db.unchecked_transaction()?;
+    let transaction = super::write_transaction(db)?;
     transaction
         .prepare_cached("DELETE FROM usage WHERE owner_id = ?1")?
         .execute(params![owner.0])?;
@@ -310,7 +310,7 @@ pub(super) fn create_guest(
     now_ms: i64,
     expires_at_ms: i64,
 ) -> rusqlite::Result<OwnerId> {
-    let transaction = db.unchecked_transaction()?;
+    let transaction = super::write_transaction(db)?;
     transaction
         .prepare_cached(
             "INSERT INTO owners (kind, created_at_ms, last_seen_ms) VALUES ('guest', ?1, ?1)",
@@ -385,7 +385,7 @@ pub(super) fn adopt_session(db: &Connection, id: &str, owner: OwnerId) -> rusqli
 /// Drops expired credentials and then the guests left with none (their sessions go with them:
 /// a guest whose cookie expired can never reach them again). Returns the guests removed.
 pub(super) fn expire_credentials(db: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
-    let transaction = db.unchecked_transaction()?;
+    let transaction = super::write_transaction(db)?;
     transaction.execute(
         "DELETE FROM credentials WHERE expires_at_ms <= ?1",
         params![now_ms],

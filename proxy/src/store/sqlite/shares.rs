@@ -16,7 +16,7 @@ pub(super) fn share(
     token: TokenHash,
     now_ms: i64,
 ) -> rusqlite::Result<Option<Share>> {
-    let transaction = db.unchecked_transaction()?;
+    let transaction = super::write_transaction(db)?;
     let Some(summary) = conversations::conversation(&transaction, owner, id)? else {
         return Ok(None);
     };

@@ -65,7 +65,7 @@ pub(super) fn import(
     imports: &[ImportedConversation],
     now_ms: i64,
 ) -> rusqlite::Result<Vec<ConversationSummary>> {
-    let transaction = db.unchecked_transaction()?;
+    let transaction = super::write_transaction(db)?;
     for imported in imports {
         let conversation = &imported.conversation;
         transaction

@@ -22,7 +22,7 @@ pub(super) fn begin_turn(
     if !session_exists(db, message.session_id)? {
         return Ok(None);
     }
-    let transaction = db.unchecked_transaction()?;
+    let transaction = super::write_transaction(db)?;
     let user_message_id = insert_user_message(
         &transaction,
         message.session_id,
@@ -42,7 +42,7 @@ pub(super) fn save_user_message(
     db: &Connection,
     message: UserMessage<'_>,
 ) -> rusqlite::Result<Option<i64>> {
-    let transaction = db.unchecked_transaction()?;
+    let transaction = super::write_transaction(db)?;
     if !touch_session(&transaction, message.session_id, now_ms())? {
         return Ok(None);
     }
@@ -65,7 +65,7 @@ pub(super) fn begin_regenerate(
     session_id: &str,
     context_messages: usize,
 ) -> rusqlite::Result<Regeneration> {
-    let transaction = db.unchecked_transaction()?;
+    let transaction = super::write_transaction(db)?;
     if !touch_session(&transaction, session_id, now_ms())? {
         return Ok(Regeneration::UnknownSession);
     }

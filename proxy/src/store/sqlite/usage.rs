@@ -78,7 +78,7 @@ fn write_batch(db: &Connection, batch: &mut Vec<UsageRecord>, trouble: &Trouble)
 }
 
 pub(super) fn insert_usage(db: &Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> {
-    let tx = db.unchecked_transaction()?;
+    let tx = super::write_transaction(db)?;
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO usage (at_ms, source, persona, outcome, message_chars, reply_chars,
